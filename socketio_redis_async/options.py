@@ -1,0 +1,148 @@
+"""Constructor options of the adapter, validated once, with errors that name the option."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .parser import JSON, MSGPACK, Parser
+
+__all__ = ["DEFAULT_URL", "AdapterOptions", "parse_url_argument", "resolve_parser"]
+
+DEFAULT_URL = "redis://localhost:6379/0"
+_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    url: str | None
+    pub_client: aioredis.Redis | None
+    sub_client: aioredis.Redis | None
+    key: str
+    requests_timeout: float
+    publish_on_specific_response_channel: bool
+    parser: Parser
+    redis_options: Mapping[str, Any] = field(default_factory=dict)
+    logger: logging.Logger | None = None
+    on_error: Callable[[BaseException], object] | None = None
+
+
+def parse_url_argument(url: str) -> str:
+    """Accept a Redis URL or the seed's ``"host:port"`` form; return a URL."""
+    if "://" in url:
+        if not url.startswith(_URL_SCHEMES):
+            raise ValueError(f"url must start with one of {', '.join(_URL_SCHEMES)}: {url!r}")
+        return url
+    host, sep, port_text = url.rpartition(":")
+    if not sep:
+        host, port_text = url, "6379"
+    if not host or not port_text.isdigit():
+        raise ValueError(f"url must be a Redis URL or 'host:port', got {url!r}")
+    return f"redis://{host}:{_port(int(port_text))}/0"
+
+
+def _port(port: object) -> int:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, got {type(port).__name__}")
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def resolve_parser(parser: object) -> Parser:
+    """``None``/``"msgpack"`` (notepack-compatible), ``"json"``, or an encode/decode object."""
+    if parser is None or parser == "msgpack":
+        return MSGPACK
+    if parser == "json":
+        return JSON
+    if isinstance(parser, str):
+        raise ValueError(f"parser must be 'msgpack', 'json' or an object, got {parser!r}")
+    if not (
+        callable(getattr(parser, "encode", None)) and callable(getattr(parser, "decode", None))
+    ):
+        raise TypeError("parser must have callable encode(value) and decode(payload) methods")
+    return parser  # type: ignore[return-value]
+
+
+def _check_client(name: str, client: object) -> aioredis.Redis | None:
+    if client is None:
+        return None
+    if not isinstance(client, aioredis.Redis):
+        raise TypeError(f"{name} must be a redis.asyncio.Redis client, got {type(client).__name__}")
+    return client
+
+
+def build_options(
+    url: object,
+    *,
+    host: object,
+    port: object,
+    key: object,
+    pub_client: object,
+    sub_client: object,
+    requests_timeout: object,
+    publish_on_specific_response_channel: object,
+    parser: object,
+    redis_options: object,
+    logger: object,
+    on_error: object,
+) -> AdapterOptions:
+    """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
+    if url is not None and not isinstance(url, str):
+        raise TypeError(f"url must be a string, got {type(url).__name__}")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise TypeError("host must be a non-empty string")
+    if port is not None:
+        _port(port)
+    if url is not None and (host is not None or port is not None):
+        raise ValueError("pass either url or host/port, not both")
+    pub = _check_client("pub_client", pub_client)
+    sub = _check_client("sub_client", sub_client)
+    if (pub or sub) and (url is not None or host is not None or port is not None):
+        raise ValueError("pub_client/sub_client replace url/host/port; pass one or the other")
+    if redis_options is not None and not isinstance(redis_options, Mapping):
+        raise TypeError("redis_options must be a dict of redis.asyncio.Redis keyword arguments")
+    options = dict(redis_options or {})
+    if (pub or sub) and options:
+        raise ValueError("redis_options only applies to clients the adapter creates itself")
+    if options.get("decode_responses"):
+        raise ValueError("redis_options: decode_responses must stay False (payloads are bytes)")
+    sub = sub or pub
+    pub = pub or sub
+    if sub is not None and sub.get_encoder().decode_responses:  # type: ignore[no-untyped-call]
+        raise ValueError(
+            "sub_client was created with decode_responses=True; the adapter reads raw bytes, "
+            "create it with decode_responses=False"
+        )
+    if not isinstance(key, str) or not key:
+        raise TypeError("key must be a non-empty string")
+    if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
+        raise TypeError("requests_timeout must be a number of seconds")
+    if not 0 < requests_timeout < float("inf"):
+        raise ValueError(f"requests_timeout must be positive and finite, got {requests_timeout}")
+    if not isinstance(publish_on_specific_response_channel, bool):
+        raise TypeError("publish_on_specific_response_channel must be a bool")
+    if logger is not None and not isinstance(logger, logging.Logger):
+        raise TypeError("logger must be a logging.Logger")
+    if on_error is not None and not callable(on_error):
+        raise TypeError("on_error must be a callable taking the exception")
+    if pub is None:
+        if host is not None or port is not None:
+            url = f"redis://{host or 'localhost'}:{port or 6379}/0"
+        url = parse_url_argument(url) if isinstance(url, str) else DEFAULT_URL
+    return AdapterOptions(
+        url=url if pub is None else None,
+        pub_client=pub,
+        sub_client=sub,
+        key=key,
+        requests_timeout=float(requests_timeout),
+        publish_on_specific_response_channel=publish_on_specific_response_channel,
+        parser=resolve_parser(parser),
+        redis_options=options,
+        logger=logger,
+        on_error=on_error,
+    )
