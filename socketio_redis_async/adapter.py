@@ -22,6 +22,7 @@ from . import protocol as p
 from .errors import AdapterClosedError, ProtocolError
 from .handshake import build_handshake
 from .local import select_targets, send_event
+from .metrics import Counters
 from .options import build_options
 from .parser import to_js_value
 from .requests import ClientAckEntry, RequestTable
@@ -131,9 +132,16 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
             pub, sub = options.pub_client, options.sub_client or options.pub_client
         self._pub: aioredis.Redis = pub
         self._sub: aioredis.Redis = sub
-        self._publisher = Publisher(pub, logger=self.logger, on_error=self._report_error)
+        self._counters = Counters()
+        self._publisher = Publisher(
+            pub, logger=self.logger, on_error=self._report_error, counters=self._counters
+        )
         self._subscriber = Subscriber(
-            sub, self._on_redis_message, logger=self.logger, on_error=self._report_error
+            sub,
+            self._on_redis_message,
+            logger=self.logger,
+            on_error=self._report_error,
+            counters=self._counters,
         )
         self._channels: dict[str, p.Channels] = {}
         self._routes: dict[bytes, tuple[str, Callable[[str, bytes, bytes], Any]]] = {}
@@ -162,6 +170,11 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
     @property
     def sub_client(self) -> aioredis.Redis:
         return self._sub
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start: published, publish_failures, received, dropped_malformed,
+        dropped_unknown_room, reconnects, pending_requests."""
+        return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
 
     @property
     def namespaces(self) -> frozenset[str]:
@@ -449,6 +462,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         try:
             await handler(namespace, channel, payload)
         except ProtocolError as exc:
+            self._counters.dropped_malformed += 1
             self.logger.warning(
                 "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
             )
@@ -471,6 +485,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         prefix_length = len(self._channels_of(namespace).broadcast)
         room_name = channel[prefix_length:-1]
         if room_name and not self._has_room(namespace, room_name):
+            self._counters.dropped_unknown_room += 1
             return  # a room this server lacks: dropped before decoding
         if self.server is None or namespace not in self.rooms:
             return

@@ -19,6 +19,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .metrics import Counters
+
 __all__ = ["MessageHandler", "Publisher", "Subscriber"]
 
 # channel, payload, matched pattern (None for a plain channel message)
@@ -26,6 +28,7 @@ MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
 ErrorHandler = Callable[[BaseException], None]
 
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+SUBSCRIBE_TIMEOUT = 10.0
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 5.0
 
@@ -45,8 +48,10 @@ class Subscriber:
         *,
         logger: logging.Logger,
         on_error: ErrorHandler,
+        counters: Counters,
     ) -> None:
         self._client = client
+        self._counters = counters
         self._on_message = on_message
         self._logger = logger
         self._on_error = on_error
@@ -54,6 +59,9 @@ class Subscriber:
         self._reader: asyncio.Task[None] | None = None
         self._confirmations: dict[tuple[str, bytes], asyncio.Future[None]] = {}
         self._running = False
+        # redis-py opens the PubSub connection lazily on the first command: two concurrent
+        # first subscribes would open two connections, one of them never read.
+        self._command_lock = asyncio.Lock()
 
     async def subscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -62,14 +70,20 @@ class Subscriber:
         patterns, channels = list(patterns), list(channels)
         if self._pubsub is None:
             self._pubsub = self._client.pubsub()
-        waiters = [self._expect("psubscribe", p) for p in patterns]
-        waiters += [self._expect("subscribe", c) for c in channels]
-        if patterns:
-            await self._pubsub.psubscribe(*patterns)
-        if channels:
-            await self._pubsub.subscribe(*channels)
-        self._ensure_reader()
-        await asyncio.gather(*waiters)
+        keys = [("psubscribe", p) for p in patterns] + [("subscribe", c) for c in channels]
+        waiters = [self._expect(*key) for key in keys]
+        try:
+            async with self._command_lock:
+                if patterns:
+                    await self._pubsub.psubscribe(*patterns)
+                if channels:
+                    await self._pubsub.subscribe(*channels)
+            self._ensure_reader()
+            await asyncio.wait_for(asyncio.gather(*waiters), SUBSCRIBE_TIMEOUT)
+        except BaseException:
+            for key in keys:
+                self._confirmations.pop(key, None)
+            raise
 
     async def unsubscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -77,10 +91,11 @@ class Subscriber:
         patterns, channels = list(patterns), list(channels)
         if self._pubsub is None:
             return
-        if patterns:
-            await self._pubsub.punsubscribe(*patterns)
-        if channels:
-            await self._pubsub.unsubscribe(*channels)
+        async with self._command_lock:
+            if patterns:
+                await self._pubsub.punsubscribe(*patterns)
+            if channels:
+                await self._pubsub.unsubscribe(*channels)
 
     def _expect(self, kind: str, name: bytes) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -113,6 +128,7 @@ class Subscriber:
                 continue
             if failures:
                 self._logger.warning("Redis subscriber reconnected after %d retries", failures)
+                self._counters.reconnects += 1
                 failures = 0
             if message is not None:
                 await self._dispatch(message)
@@ -128,6 +144,7 @@ class Subscriber:
             if future is not None and not future.done():
                 future.set_result(None)
             return
+        self._counters.received += 1
         try:
             await self._on_message(channel, message["data"], pattern)
         except asyncio.CancelledError:
@@ -162,9 +179,11 @@ class Publisher:
         *,
         logger: logging.Logger,
         on_error: ErrorHandler,
+        counters: Counters,
         high_water: int = 10_000,
     ) -> None:
         self._client = client
+        self._counters = counters
         self._logger = logger
         self._on_error = on_error
         self._high_water = high_water
@@ -201,21 +220,25 @@ class Publisher:
         try:
             if len(batch) == 1:
                 await self._client.publish(*batch[0])
-                return
-            pipe = self._client.pipeline(transaction=False)
-            for channel, payload in batch:
-                pipe.publish(channel, payload)
-            await pipe.execute()
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for channel, payload in batch:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+            self._counters.published += len(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self._counters.publish_failures += len(batch)
             self._logger.error("Failed to publish %d message(s) to Redis: %s", len(batch), exc)
             self._on_error(exc)
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Send what is queued (bounded by ``timeout``), then stop the writer."""
         if self._queue:
-            await asyncio.wait([asyncio.ensure_future(self.flush())], timeout=timeout)
+            flushing = asyncio.ensure_future(self.flush())
+            await asyncio.wait([flushing], timeout=timeout)
+            flushing.cancel()
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.cancel()

@@ -143,7 +143,10 @@ class RecordingClient:
 
     async def connect(self, url: str, namespaces: list[str] | None = None, auth: Any = None) -> str:
         await self.client.connect(
-            url, transports=["websocket"], namespaces=namespaces or ["/"], auth=auth,
+            url,
+            transports=["websocket"],
+            namespaces=namespaces or ["/"],
+            auth=auth,
             wait_timeout=5,
         )
         return self.sid(namespaces[0] if namespaces else "/")
@@ -161,7 +164,8 @@ class RecordingClient:
 
     def events(self, event: str | None = None, namespace: str = "/") -> list[tuple[Any, ...]]:
         return [
-            args for ns, ev, args in self.received
+            args
+            for ns, ev, args in self.received
             if ns == namespace and (event is None or ev == event)
         ]
 

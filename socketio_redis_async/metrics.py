@@ -1,0 +1,20 @@
+"""Counters a user can export (``mgr.stats()`` returns them as a plain dict)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Counters"]
+
+
+@dataclass(slots=True)
+class Counters:
+    published: int = 0
+    publish_failures: int = 0
+    received: int = 0
+    dropped_malformed: int = 0
+    dropped_unknown_room: int = 0
+    reconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
