@@ -1,0 +1,224 @@
+"""Smoke tests of the Node interop harness itself: Node servers, clients and emitter only.
+
+No Python adapter is involved here; these prove that ``node/peer.js`` and ``node_peer.py``
+work, so that a failing interop test points at the adapter and not at the harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from node_peer import NodePeer, NodePeerError, node_available
+
+pytestmark = pytest.mark.interop
+
+SAMPLE_A_HEX = (
+    "93a65844676f6e2d83a47479706502a46461746195a2657601a16181a178cb3ff8000000000000c403010203"
+    "a36e7370a12f83a5726f6f6d7391a5726f6f6d31a665786365707491a5726f6f6d32a5666c61677380"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _redis_pings(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def smoke_redis_url() -> Iterator[str]:
+    """A private redis-server for this module (never the shared one on 6379)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not on PATH")
+    port = _free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_pings(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server on port {port} did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[NodePeer]:
+    reason = node_available()
+    if reason is not None:
+        pytest.fail(reason)
+    async with NodePeer() as node:
+        yield node
+
+
+@dataclass
+class Cluster:
+    """Two Node servers sharing one Redis, one Node client connected to each."""
+
+    peer: NodePeer
+    redis_url: str
+    key: str
+    servers: list[int]
+    clients: list[int]
+    sids: list[str]
+
+    async def wait_event(self, client: int, event: str, timeout: float = 5.0) -> list[Any]:
+        """Poll the client's received events until ``event`` arrives; return its args."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for received in await self.peer.call("clientEvents", clientId=client):
+                if received["event"] == event:
+                    return list(received["args"])
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"client {client} never received {event!r}")
+            await asyncio.sleep(0.02)
+
+    async def join(self, client: int, room: str | int) -> None:
+        """Make a client join a room through the server's "join" handler."""
+        reply = await self.peer.call(
+            "clientEmit", clientId=client, event="join", args=[room], withAck=True
+        )
+        assert reply == ["joined"]
+
+    async def events(self, client: int) -> list[str]:
+        return [e["event"] for e in await self.peer.call("clientEvents", clientId=client)]
+
+
+@pytest.fixture
+async def cluster(peer: NodePeer, smoke_redis_url: str) -> AsyncIterator[Cluster]:
+    key = f"smoke-{uuid.uuid4().hex[:8]}"  # own channels, so earlier tests cannot interfere
+    servers, clients, sids = [], [], []
+    for n in (1, 2):
+        started = await peer.call("startServer", redisUrl=smoke_redis_url, key=key)
+        servers.append(started["serverId"])
+        url = f"http://127.0.0.1:{started['port']}"
+        auth = {"data": {"name": f"client{n}", "blob": b"\x00\xff"}}
+        connected = await peer.call("clientConnect", url=url, auth=auth, ackReply=f"ack{n}")
+        clients.append(connected["clientId"])
+        sids.append(connected["sid"])
+    yield Cluster(peer, smoke_redis_url, key, servers, clients, sids)
+    assert await peer.call("errors") == []
+
+
+async def test_peer_answers_and_survives_bad_requests(peer: NodePeer) -> None:
+    assert await peer.call("ping") == "pong"
+    with pytest.raises(NodePeerError, match="unknown op"):
+        await peer.call("noSuchOp")
+    with pytest.raises(NodePeerError, match="unknown serverId"):
+        await peer.call("emit", serverId=999, event="x")
+    with pytest.raises(NodePeerError, match="missing parameter"):
+        await peer.call("notepackDecode")
+    assert await peer.call("ping") == "pong"
+    assert await peer.call("errors") == []
+
+
+async def test_notepack_matches_captured_sample(peer: NodePeer) -> None:
+    value = [
+        "XDgon-",
+        {"type": 2, "data": ["ev", 1, "a", {"x": 1.5}, b"\x01\x02\x03"], "nsp": "/"},
+        {"rooms": ["room1"], "except": ["room2"], "flags": {}},
+    ]
+    assert await peer.call("notepackEncode", value=value) == SAMPLE_A_HEX
+    assert await peer.call("notepackDecode", hex=SAMPLE_A_HEX) == value
+
+
+async def test_broadcast_with_binary_crosses_servers(cluster: Cluster) -> None:
+    peer, (s1, _), (c1, c2) = cluster.peer, cluster.servers, cluster.clients
+    await cluster.join(c2, "room1")
+    await cluster.join(c1, "room2")
+
+    args = [1, "a", {"x": 1.5}, b"\x01\x02\x03"]
+    rooms = {"to": ["room1", "room2"], "except_": ["room2"]}
+    await peer.call("emit", serverId=s1, **rooms, event="ev", args=args)
+    assert await cluster.wait_event(c2, "ev") == args
+
+    # Rooms keep their type: "42" and 42 are different rooms.
+    await cluster.join(c2, 42)
+    await peer.call("emit", serverId=s1, to=["42"], event="string-room")
+    await peer.call("emit", serverId=s1, to=[42], event="int-room")
+    await cluster.wait_event(c2, "int-room")
+    assert "string-room" not in await cluster.events(c2)
+    assert "ev" not in await cluster.events(c1)
+
+
+async def test_fetch_sockets_rooms_and_server_count(cluster: Cluster) -> None:
+    peer, (s1, s2), c2 = cluster.peer, cluster.servers, cluster.clients[1]
+    sid1, sid2 = cluster.sids
+    await cluster.join(c2, 7)
+
+    assert await peer.call("serverCount", serverId=s1) == 2
+    sockets = await peer.call("fetchSockets", serverId=s1)
+    by_id = {s["id"]: s for s in sockets}
+    assert set(by_id) == {sid1, sid2}
+    assert by_id[sid2]["rooms"] == [sid2, 7]
+    # The CONNECT packet is plain JSON, so a Buffer in `auth` is mangled by the client already.
+    blob = {"type": "Buffer", "data": [0, 255]}
+    assert by_id[sid1]["data"] == {"name": "client1", "blob": blob}  # local Socket instance
+    assert by_id[sid2]["data"] == {"name": "client2", "blob": blob}  # RemoteSocket, via JSON
+    assert by_id[sid2]["handshake"]["auth"]["data"]["name"] == "client2"
+
+    assert [s["id"] for s in await peer.call("fetchSockets", serverId=s1, to=[7])] == [sid2]
+    assert set(await peer.call("allRooms", serverId=s2)) == {sid1, sid2, 7}
+    assert await peer.call("localSockets", serverId=s2) == [{"id": sid2, "rooms": [sid2, 7]}]
+
+
+async def test_emitter_reaches_clients_and_servers(cluster: Cluster) -> None:
+    peer, (_, s2), (c1, c2) = cluster.peer, cluster.servers, cluster.clients
+    emitter = {"redisUrl": cluster.redis_url, "key": cluster.key}
+
+    await peer.call("emitter", **emitter, action="emit", event="hello", args=[b"\x09", {"a": 1}])
+    assert await cluster.wait_event(c1, "hello") == [b"\x09", {"a": 1}]
+    assert await cluster.wait_event(c2, "hello") == [b"\x09", {"a": 1}]
+
+    await peer.call("emitter", **emitter, action="socketsJoin", to=[cluster.sids[0]], rooms=["em"])
+    await peer.call("emitter", **emitter, action="emit", to=["em"], event="in-em")
+    await cluster.wait_event(c1, "in-em")
+
+    await peer.call("onServerSideEvent", serverId=s2, event="emSSE")
+    await peer.call("emitter", **emitter, action="serverSideEmit", event="emSSE", args=[1, "x"])
+    for _ in range(250):
+        if events := await peer.call("serverEvents", serverId=s2):
+            break
+        await asyncio.sleep(0.02)
+    assert events == [{"event": "emSSE", "args": [1, "x"]}]
+    assert "in-em" not in await cluster.events(c2)
+
+
+async def test_acknowledgements(cluster: Cluster) -> None:
+    peer, (s1, s2), _ = cluster.peer, cluster.servers, cluster.clients
+    sid2 = cluster.sids[1]
+
+    await peer.call("onServerSideEvent", serverId=s2, event="ping", reply=["pong", "ignored"])
+    reply = await peer.call("serverSideEmit", serverId=s1, event="ping", args=[1], withAck=True)
+    assert reply == {"responses": ["pong"]}  # only the first ack argument crosses servers
+
+    reply = await peer.call("emitWithAck", serverId=s1, event="ask", args=["q"], timeout=2000)
+    assert sorted(reply["responses"]) == ["ack1", "ack2"]
+    assert "error" not in reply
+
+    response = await peer.call(
+        "remoteSocket", serverId=s1, sid=sid2, action="emitWithAck", event="ask1", timeout=2000
+    )
+    assert response == "ack2"
