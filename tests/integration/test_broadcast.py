@@ -61,14 +61,14 @@ async def test_emit_to_everyone_reaches_both_servers_once(cluster, sender_name):
 
 
 async def test_emit_to_one_room(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     await a.sio.emit("paint", "red!", to="red")
     await settle(a, list(clients.values()))
     assert receivers(clients, "paint") == {"a1": [("red!",)], "b1": [("red!",)]}
 
 
 async def test_emit_to_several_rooms_deduplicates(cluster):
-    a, b, clients = cluster
+    _a, b, clients = cluster
     await clients["b1"].join("blue")  # in both rooms: must still get one copy
     await b.sio.emit("both", 7, to=["red", "blue"])
     await settle(b, list(clients.values()))
@@ -76,7 +76,7 @@ async def test_emit_to_several_rooms_deduplicates(cluster):
 
 
 async def test_numeric_room_is_not_the_string_room(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     await a.sio.emit("num", 42, to=42)
     await a.sio.emit("str", "42", to="42")
     await settle(a, list(clients.values()))
@@ -85,7 +85,7 @@ async def test_numeric_room_is_not_the_string_room(cluster):
 
 
 async def test_skip_sid_one_and_many(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     a1, b1, b2 = clients["a1"], clients["b1"], clients["b2"]
     await a.sio.emit("skip1", 1, skip_sid=b1.sid())
     await a.sio.emit("skip2", 2, skip_sid=[a1.sid(), b2.sid()])
@@ -105,7 +105,7 @@ async def test_emit_to_a_sid_on_the_other_server(cluster):
 
 
 async def test_binary_in_any_position(cluster):
-    a, b, clients = cluster
+    _a, b, clients = cluster
     args = (b"\x00\x01", {"nested": [b"\xff", {"deep": b"x"}]}, "text", b"")
     await b.sio.emit("bin", args)
     await settle(b, list(clients.values()))
@@ -125,7 +125,7 @@ async def test_custom_namespace_stays_in_its_namespace(servers, client_factory):
 
 
 async def test_local_flag_never_leaves_the_server(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     await a.mgr.emit("only-here", 1, local=True)
     await a.sio.emit("only-here-too", 2, ignore_queue=True)
     await settle(a, list(clients.values()))
@@ -134,7 +134,7 @@ async def test_local_flag_never_leaves_the_server(cluster):
 
 
 async def test_volatile_and_compress_flags_are_delivered(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     await a.mgr.emit("vol", "v", volatile=True, compress=False)
     await a.mgr.emit("cmp", "c", to="blue", compress=True)
     await settle(a, list(clients.values()))
@@ -143,7 +143,7 @@ async def test_volatile_and_compress_flags_are_delivered(cluster):
 
 
 async def test_message_order_is_kept(cluster):
-    a, b, clients = cluster
+    a, _b, clients = cluster
     for i in range(200):
         await a.sio.emit("seq", i)
     await settle(a, list(clients.values()))

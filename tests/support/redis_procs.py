@@ -1,0 +1,349 @@
+"""Real ``redis-server`` processes for tests, on free loopback ports.
+
+Tests never touch a shared Redis (127.0.0.1:6379): each server here gets its own port and
+temporary directory, so tests can stop, pause, restart or kill it without hurting anyone
+else. Everything started is killed at interpreter exit as a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = ["RedisCluster", "RedisServer", "free_port"]
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+_live: set[RedisServer] = set()
+
+
+def free_port() -> int:
+    """Return a loopback port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too and still valid."""
+    for _ in range(100):
+        port = free_port()
+        if port <= 55535 and _port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise RuntimeError(
+            f"{binary} not found on PATH: run ./scripts/test.sh, or install it "
+            "(sudo apt-get install redis-server / brew install redis)"
+        )
+    return path
+
+
+class RedisServer:
+    """One ``redis-server`` child process bound to 127.0.0.1.
+
+    The port is fixed at construction, so :meth:`restart` brings the server back where
+    clients expect it (which is what reconnect tests need).
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        password: str | None = None,
+    ) -> None:
+        self.port = port if port is not None else free_port()
+        self.extra_args = tuple(extra_args)
+        self.password = password
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self._paused = False
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def url(self) -> str:
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{HOST}:{self.port}/0"
+
+    @property
+    def dir(self) -> Path:
+        """The server's working directory (dump files, cluster config, ``redis.log``)."""
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix=f"redis-{self.port}-"))
+        return self._dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "redis.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self._dir is None:
+            return "<no log>"
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "<no log>"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A sync client for this server, without retries so failures show; caller closes it."""
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        return redis.Redis(host=HOST, port=self.port, password=self.password, **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> RedisServer:
+        """Spawn the server and wait until it answers PING."""
+        if self.is_running:
+            return self
+        cmd = [
+            _require("redis-server"),
+            "--port", str(self.port),
+            "--bind", HOST,
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.dir),
+            *(["--requirepass", self.password] if self.password else []),
+            *self.extra_args,
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            # A new session keeps a terminal's Ctrl-C away from the server, so it is the
+            # test run (its fixtures or the atexit hook) that stops it, in order.
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.dir, start_new_session=True,
+            )  # fmt: skip
+        self._paused = False
+        _live.add(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server on port {self.port} exited with {self._proc.returncode}:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                with self.client(socket_timeout=0.5, socket_connect_timeout=0.5) as c:
+                    if c.ping():
+                        return
+            except redis.RedisError as exc:
+                last = exc
+            time.sleep(0.02)
+        raise TimeoutError(
+            f"redis-server on port {self.port} did not answer PING within {START_TIMEOUT}s "
+            f"({last!r}):\n{self.log_tail()}"
+        )
+
+    def _terminate(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            if self._paused:  # a stopped process would hold SIGTERM until continued
+                proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._proc = None
+        self._paused = False
+        _live.discard(self)
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 5 s) and remove the working directory."""
+        self._terminate()
+        self._remove_dir()
+
+    def restart(self) -> RedisServer:
+        """Stop and start again on the same port and directory (data is not kept)."""
+        self._terminate()
+        return self.start()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, as seen by clients. ``start()`` brings it back."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        self._paused = False
+        _live.discard(self)
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing answers (a hung Redis)."""
+        if self._proc is not None and self.is_running:
+            self._proc.send_signal(signal.SIGSTOP)
+            self._paused = True
+
+    def resume(self) -> None:
+        if self._proc is not None and self.is_running:
+            self._proc.send_signal(signal.SIGCONT)
+            self._paused = False
+
+    def client_kill_pubsub(self) -> int:
+        """Drop every subscriber connection; returns how many were killed."""
+        with self.client(socket_timeout=2) as c:
+            return int(c.execute_command("CLIENT", "KILL", "TYPE", "pubsub"))
+
+    def _remove_dir(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # -- async wrappers and context managers -------------------------------------------------
+
+    async def astart(self) -> RedisServer:
+        return await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    async def arestart(self) -> RedisServer:
+        return await asyncio.to_thread(self.restart)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "paused" if self._paused else "running" if self.is_running else "stopped"
+        return f"<RedisServer {HOST}:{self.port} {state}>"
+
+
+class RedisCluster:
+    """Three cluster masters without replicas, each a :class:`RedisServer`."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.nodes: list[RedisServer] = []
+        for _ in range(size):
+            port = _free_cluster_port()
+            args = (
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", "2000",
+            )  # fmt: skip
+            self.nodes.append(RedisServer(port, extra_args=args))
+
+    @property
+    def startup_url(self) -> str:
+        return f"redis://{HOST}:{self.nodes[0].port}"
+
+    def start(self) -> RedisCluster:
+        """Start the nodes, assign all slots with ``redis-cli --cluster create``, wait for ok."""
+        try:
+            for node in self.nodes:
+                node.start()
+            addrs = [f"{HOST}:{n.port}" for n in self.nodes]
+            done = subprocess.run(
+                [_require("redis-cli"), "--cluster", "create", *addrs,
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            if done.returncode != 0:
+                out = done.stdout + done.stderr
+                raise RuntimeError(f"redis-cli --cluster create failed:\n{out}")
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ok(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        pending = list(self.nodes)
+        while pending:
+            with pending[0].client(socket_timeout=1) as c:
+                info = c.execute_command("CLUSTER", "INFO")
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            if "cluster_state:ok" in text:
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster node {pending[0].port} not ok:\n{text}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    async def astart(self) -> RedisCluster:
+        return await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Safety net: no redis-server outlives the test run, even after a failed teardown."""
+    for server in list(_live):
+        with contextlib.suppress(Exception):
+            server.kill()
+            server._remove_dir()
