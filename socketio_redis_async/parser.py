@@ -83,6 +83,17 @@ def to_js_value(value: Any) -> Any:
     return value
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() and abs(value) < 2**64 else value
+    if kind is list or kind is tuple:
+        return [_integral_floats_as_ints(v) for v in value]
+    if kind is dict:
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    return value
+
+
 class MsgpackParser:
     """msgpack, byte-identical to notepack.io 3.0.1 for the values Socket.IO carries.
 
@@ -93,7 +104,14 @@ class MsgpackParser:
     name = "msgpack"
 
     def encode(self, value: Any) -> bytes:
-        return msgpack.packb(value, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
+        packed: bytes = msgpack.packb(value, use_bin_type=True, datetime=True)
+        if b"\xcb" in packed:
+            # Maybe a float: notepack writes integral numbers (1.0, -0.0, 2**53) as ints.
+            # Payloads without the float64 marker, the common case, skip this walk.
+            packed = msgpack.packb(
+                _integral_floats_as_ints(value), use_bin_type=True, datetime=True
+            )
+        return packed
 
     def decode(self, payload: bytes) -> Any:
         return msgpack.unpackb(

@@ -72,6 +72,9 @@ class RequestType(IntEnum):
     BROADCAST_ACK = 9
 
 
+_REQUEST_TYPES = frozenset(RequestType)
+
+
 def new_uid() -> str:
     """A 6-character id like Node's ``uid2(6)``, used for server uids and request ids."""
     return "".join(secrets.choice(_UID_ALPHABET) for _ in range(6))
@@ -125,6 +128,17 @@ def room_from_channel_suffix(suffix: str) -> tuple[str, int | float | None]:
 
 
 # --- shared validators --------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    """A short, safe description of an untrusted value for an error message.
+
+    Never ``repr()`` what came off the wire: it may be megabytes long or nested deeper
+    than the interpreter's recursion limit.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return f"of type {type(value).__name__}"
 
 
 def _room_list(value: Any, what: str) -> tuple[Room, ...]:
@@ -336,10 +350,14 @@ def _room(value: Any, what: str) -> Room:
 
 def decode_request(parser: Parser, payload: bytes) -> AnyRequest:
     msg = _decode_sniffed(parser, payload, "request")
-    try:
-        kind = RequestType(msg["type"])
-    except (KeyError, ValueError, TypeError):
-        raise ProtocolError(f"unknown request type {msg.get('type')!r}") from None
+    raw_type = msg.get("type")
+    if (
+        isinstance(raw_type, bool)
+        or not isinstance(raw_type, int)
+        or raw_type not in _REQUEST_TYPES
+    ):
+        raise ProtocolError(f"unknown request type {_describe(raw_type)}")
+    kind = RequestType(raw_type)
     uid = _optional_str(msg.get("uid"), "uid")
     request_id = _optional_str(msg.get("requestId"), "requestId")
 
@@ -488,7 +506,7 @@ def decode_response(parser: Parser, payload: bytes) -> AnyResponse:
         return AckResponse(request_id, [msg["packet"]] if "packet" in msg else [])
     if kind == RequestType.SERVER_SIDE_EMIT:
         return ServerSideEmitResponse(request_id, [msg["data"]] if "data" in msg else [])
-    raise ProtocolError(f"unknown response type {kind!r}")
+    raise ProtocolError(f"unknown response type {_describe(kind)}")
 
 
 def encode_response(parser: Parser, message: AnyResponse) -> bytes:
@@ -510,4 +528,4 @@ def encode_response(parser: Parser, message: AnyResponse) -> bytes:
             return JSON.encode(body)
         case ValueResponse():
             return JSON.encode({"requestId": message.request_id, **message.body})
-    raise TypeError(f"not a response: {message!r}")
+    raise TypeError(f"not a response: {type(message).__name__}")
