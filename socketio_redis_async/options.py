@@ -40,9 +40,9 @@ def parse_url_argument(url: str) -> str:
     host, sep, port_text = url.rpartition(":")
     if not sep:
         host, port_text = url, "6379"
-    if not host or not port_text.isdigit():
-        raise ValueError(f"url must be a Redis URL or 'host:port', got {url!r}")
-    return f"redis://{host}:{_port(int(port_text))}/0"
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"url must be a Redis URL or 'host:port' with a valid port, got {url!r}")
+    return f"redis://{host}:{port_text}/0"
 
 
 def _port(port: object) -> int:
@@ -94,8 +94,10 @@ def build_options(
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
         raise TypeError(f"url must be a string, got {type(url).__name__}")
-    if host is not None and (not isinstance(host, str) or not host):
-        raise TypeError("host must be a non-empty string")
+    if host is not None and not isinstance(host, str):
+        raise TypeError(f"host must be a string, got {type(host).__name__}")
+    if host == "":
+        raise ValueError("host must not be empty")
     if port is not None:
         _port(port)
     if url is not None and (host is not None or port is not None):
@@ -118,8 +120,10 @@ def build_options(
             "sub_client was created with decode_responses=True; the adapter reads raw bytes, "
             "create it with decode_responses=False"
         )
-    if not isinstance(key, str) or not key:
-        raise TypeError("key must be a non-empty string")
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a string, got {type(key).__name__}")
+    if not key:
+        raise ValueError("key must not be empty")
     if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
         raise TypeError("requests_timeout must be a number of seconds")
     if not 0 < requests_timeout < float("inf"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from socketio_redis_async.options import resolve_parser
 from socketio_redis_async.parser import (
     JSON,
     MSGPACK,
@@ -20,7 +21,6 @@ from socketio_redis_async.parser import (
     Parser,
     to_js_value,
 )
-from socketio_redis_async.options import resolve_parser
 
 UTC = dt.timezone.utc
 DATE_H = dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)  # new Date(1700000000123)
@@ -262,9 +262,7 @@ def test_to_js_value_iso_string_is_utc_with_milliseconds() -> None:
 
 def test_json_is_compact() -> None:
     value = {"uid": "XDgon-", "type": 5, "opts": {"rooms": [], "except": []}}
-    assert JSON.encode(value) == (
-        b'{"uid":"XDgon-","type":5,"opts":{"rooms":[],"except":[]}}'
-    )
+    assert JSON.encode(value) == (b'{"uid":"XDgon-","type":5,"opts":{"rooms":[],"except":[]}}')
 
 
 def test_json_writes_raw_utf8() -> None:
@@ -293,9 +291,7 @@ def test_json_refuses_to_encode_nan_and_infinity(value: Any) -> None:
         JSON.encode(value)
 
 
-@pytest.mark.parametrize(
-    "payload", [b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}', b"[NaN]"]
-)
+@pytest.mark.parametrize("payload", [b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}', b"[NaN]"])
 def test_json_refuses_to_decode_nan_and_infinity(payload: bytes) -> None:
     with pytest.raises(ValueError):
         JSON.decode(payload)
