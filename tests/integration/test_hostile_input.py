@@ -19,8 +19,11 @@ VALID_UID = "Other1"
 
 def broadcast(data, rooms=(), nsp="/"):
     return msgpack.packb(
-        [VALID_UID, {"type": 2, "data": data, "nsp": nsp},
-         {"rooms": list(rooms), "except": [], "flags": {}}]
+        [
+            VALID_UID,
+            {"type": 2, "data": data, "nsp": nsp},
+            {"rooms": list(rooms), "except": [], "flags": {}},
+        ]
     )
 
 
@@ -62,8 +65,9 @@ GARBAGE_REQUESTS = [
     b'{"uid": "x", "type": 6, "data": "notalist"}',
     b'{"uid": "x", "type": 7, "requestId": "r", "opts": {}}',  # BROADCAST without packet
     b'{"uid": "x", "type": 8, "requestId": "r", "clientCount": 1}',  # a response type
-    msgpack.packb({"uid": "x", "type": 7, "requestId": "r", "packet": {"type": 2, "data": []},
-                   "opts": {}}),
+    msgpack.packb(
+        {"uid": "x", "type": 7, "requestId": "r", "packet": {"type": 2, "data": []}, "opts": {}}
+    ),
     b"\x81\xa4type\xc1",
     b"[1, 2, 3]",
 ]

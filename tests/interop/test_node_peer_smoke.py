@@ -1,23 +1,20 @@
 """Smoke tests of the Node interop harness itself: Node servers, clients and emitter only.
 
 No Python adapter is involved here; these prove that ``node/peer.js`` and ``node_peer.py``
-work, so that a failing interop test points at the adapter and not at the harness.
+work, so that a failing interop test points at the adapter and not at the harness. The
+``peer`` and ``redis_url`` fixtures come from the conftest files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from node_peer import NodePeer, NodePeerError, node_available
+from node_peer import NodePeer, NodePeerError
 
 pytestmark = pytest.mark.interop
 
@@ -25,52 +22,6 @@ SAMPLE_A_HEX = (
     "93a65844676f6e2d83a47479706502a46461746195a2657601a16181a178cb3ff8000000000000c403010203"
     "a36e7370a12f83a5726f6f6d7391a5726f6f6d31a665786365707491a5726f6f6d32a5666c61677380"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _redis_pings(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def smoke_redis_url() -> Iterator[str]:
-    """A private redis-server for this module (never the shared one on 6379)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not on PATH")
-    port = _free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not _redis_pings(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server on port {port} did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.wait(5)
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[NodePeer]:
-    reason = node_available()
-    if reason is not None:
-        pytest.fail(reason)
-    async with NodePeer() as node:
-        yield node
 
 
 @dataclass
@@ -107,18 +58,18 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(peer: NodePeer, smoke_redis_url: str) -> AsyncIterator[Cluster]:
+async def cluster(peer: NodePeer, redis_url: str) -> AsyncIterator[Cluster]:
     key = f"smoke-{uuid.uuid4().hex[:8]}"  # own channels, so earlier tests cannot interfere
     servers, clients, sids = [], [], []
     for n in (1, 2):
-        started = await peer.call("startServer", redisUrl=smoke_redis_url, key=key)
+        started = await peer.call("startServer", redisUrl=redis_url, key=key)
         servers.append(started["serverId"])
         url = f"http://127.0.0.1:{started['port']}"
         auth = {"data": {"name": f"client{n}", "blob": b"\x00\xff"}}
         connected = await peer.call("clientConnect", url=url, auth=auth, ackReply=f"ack{n}")
         clients.append(connected["clientId"])
         sids.append(connected["sid"])
-    yield Cluster(peer, smoke_redis_url, key, servers, clients, sids)
+    yield Cluster(peer, redis_url, key, servers, clients, sids)
     assert await peer.call("errors") == []
 
 

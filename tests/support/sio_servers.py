@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +27,16 @@ __all__ = ["RecordingClient", "SioServer", "eventually", "start_server"]
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` until it returns a truthy value (or its assertion stops failing)."""
+    """Poll ``check`` until it returns a truthy value (or its assertion stops failing).
+
+    ``check`` may be a coroutine function, for conditions read from Redis.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
             error: BaseException | None = None
