@@ -61,16 +61,12 @@ if [ "${BOOTSTRAP_NODE:-1}" != 0 ]; then
   node -e 'process.exit(+process.versions.node.split(".")[0] < 18 ? 1 : 0)' \
     || _die "Node.js >= 18 needed, found $(node --version)"
   nodedir=tests/interop/node
-  if [ ! -f "$nodedir/package.json" ]; then
-    _say "warning: $nodedir/package.json missing, skipping npm ci"
-  else
-    [ -f "$nodedir/package-lock.json" ] || _die "$nodedir/package-lock.json missing"
-    stamp=$nodedir/node_modules/.bootstrap-lock
-    if [ "$(cat "$stamp" 2>/dev/null || true)" != "$(_hash "$nodedir/package-lock.json")" ]; then
-      _say "installing the interop tests' npm packages (npm ci in $nodedir)"
-      (cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-      _hash "$nodedir/package-lock.json" > "$stamp"
-    fi
+  [ -f "$nodedir/package-lock.json" ] || _die "$nodedir/package-lock.json missing"
+  stamp=$nodedir/node_modules/.bootstrap-lock
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$(_hash "$nodedir/package-lock.json")" ]; then
+    _say "installing the interop tests' npm packages (npm ci in $nodedir)"
+    (cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    _hash "$nodedir/package-lock.json" > "$stamp"
   fi
 fi
 unset -f _say _die _hash
