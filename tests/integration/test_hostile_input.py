@@ -97,7 +97,7 @@ async def test_garbage_on_every_channel_is_dropped_and_the_listener_survives(
     servers, client_factory, raw_redis, namespace, caplog
 ):
     caplog.set_level(logging.WARNING, logger="socketio_redis_async")
-    a, b = servers
+    _a, b = servers
     client = await client_factory(b, namespaces=["/", "/admin"])
     await client.join("room1", namespace)
     ch = f"socket.io#{namespace}#"
