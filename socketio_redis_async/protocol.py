@@ -44,6 +44,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_broadcast",
+    "encode_emitter_broadcast",
     "encode_request",
     "encode_response",
     "new_uid",
@@ -224,6 +225,17 @@ class Broadcast:
 def encode_broadcast(parser: Parser, uid: str, nsp: str, data: list[Any], target: Target) -> bytes:
     """Bytes identical to ``@socket.io/redis-adapter`` 8.3 for the same broadcast."""
     return parser.encode([uid, {"type": EVENT, "data": data, "nsp": nsp}, target.to_wire()])
+
+
+def encode_emitter_broadcast(parser: Parser, nsp: str, data: list[Any], target: Target) -> bytes:
+    """Bytes identical to ``@socket.io/redis-emitter`` 5.1: uid ``"emitter"`` and its own
+    opts key order ``rooms, flags, except``."""
+    opts = {
+        "rooms": list(target.rooms),
+        "flags": dict(target.flags),
+        "except": list(target.except_rooms),
+    }
+    return parser.encode([EMITTER_UID, {"type": EVENT, "data": data, "nsp": nsp}, opts])
 
 
 def decode_broadcast(parser: Parser, payload: bytes) -> Broadcast:
