@@ -2,16 +2,22 @@
 protocol of the Node.js ``@socket.io/redis-adapter`` so Python and Node servers mix freely."""
 
 from .adapter import AsyncRedisAdapter
-from .errors import AdapterClosedError, ProtocolError, SocketIORedisError
+from .emitter import AsyncEmitter, Emitter
+from .errors import AdapterClosedError, ProtocolError, RequestTimeoutError, SocketIORedisError
 from .parser import JsonParser, MsgpackParser, Parser
+from .remote_socket import RemoteSocket
 
 __all__ = [
     "AdapterClosedError",
+    "AsyncEmitter",
     "AsyncRedisAdapter",
+    "Emitter",
     "JsonParser",
     "MsgpackParser",
     "Parser",
     "ProtocolError",
+    "RemoteSocket",
+    "RequestTimeoutError",
     "SocketIORedisError",
 ]
 

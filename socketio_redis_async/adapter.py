@@ -9,23 +9,23 @@ and per-socket operations on sockets hosted elsewhere become requests the host h
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 import socketio
 
 from . import protocol as p
+from .cluster import ClusterAPI
 from .errors import AdapterClosedError, ProtocolError
-from .handshake import build_handshake
 from .local import select_targets, send_event
 from .metrics import Counters
 from .options import build_options
 from .parser import to_js_value
 from .requests import ClientAckEntry, RequestTable
+from .responder import RequestResponder, ServerSideHandler
 from .transport import Publisher, Subscriber
 
 __all__ = ["AsyncRedisAdapter"]
@@ -56,7 +56,7 @@ def _as_rooms(value: Any, name: str) -> tuple[p.Room, ...]:
     return rooms
 
 
-class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  # type: ignore[misc]
     """Client manager that joins python-socketio servers, and Node ones, through Redis.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL, or the ``"host:port"`` form.
@@ -149,6 +149,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         self._pending = RequestTable()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected_at: dict[tuple[str, str], float] = {}
+        self._server_side_handlers: dict[tuple[str, str], ServerSideHandler] = {}
         self._closed = False
 
     # --- public, read-only --------------------------------------------------------------
@@ -239,6 +240,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
             names.update(k for k in server.namespace_handlers if isinstance(k, str))
             if isinstance(server.namespaces, (list, tuple, set)):
                 names.update(server.namespaces)
+        names.update(namespace for namespace, _ in self._server_side_handlers)
         return names
 
     def _channels_of(self, namespace: str) -> p.Channels:
@@ -440,14 +442,18 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         await self._publish(self._channels_of(namespace).request, payload)
 
     async def _publish_response(
-        self, namespace: str, requester: str | None, response: p.AnyResponse
+        self,
+        namespace: str,
+        requester: str | None,
+        response: p.AnyResponse,
+        *,
+        shared: bool = False,
     ) -> None:
+        """To the requester's own channel if so configured (and it has a uid), else shared."""
         channels = self._channels_of(namespace)
-        channel = (
-            channels.specific_response(requester)
-            if requester and self._options.publish_on_specific_response_channel
-            else channels.response
-        )
+        channel = channels.response
+        if requester and not shared and self._options.publish_on_specific_response_channel:
+            channel = channels.specific_response(requester)
         await self._publish(channel, p.encode_response(self._parser, response))
 
     # --- receiving ---------------------------------------------------------------------
@@ -501,135 +507,6 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
     async def _on_response(self, namespace: str, channel: bytes, payload: bytes) -> None:
         response = p.decode_response(self._parser, payload)
         self._pending.feed(response.request_id, response)
-
-    async def _on_request(self, namespace: str, channel: bytes, payload: bytes) -> None:
-        request = p.decode_request(self._parser, payload)
-        if request.uid == self._uid:
-            return  # applied locally before publishing
-        match request:
-            case p.JoinLeaveRequest():
-                self._join_or_leave(namespace, request.target, request.rooms, request.join)
-            case p.LegacyJoinLeaveRequest():
-                await self._legacy_join_or_leave(namespace, request)
-            case p.DisconnectRequest():
-                await self._disconnect_targets(namespace, request.target, request.close)
-            case p.LegacyDisconnectRequest():
-                if self._hosts(request.sid, namespace):
-                    await self._disconnect_targets(
-                        namespace, p.Target((request.sid,)), request.close
-                    )
-                    await self._answer_legacy(namespace, request.uid, request.request_id)
-            case p.BroadcastRequest():
-                await self._broadcast_with_acks(namespace, request)
-            case p.SocketsRequest():
-                sids = [sid for sid, _ in select_targets(self.rooms.get(namespace), request.rooms)]
-                await self._publish_response(
-                    namespace, request.uid, p.ValueResponse(request.request_id, {"sockets": sids})
-                )
-            case p.RoomsRequest():
-                rooms = [r for r in self.rooms.get(namespace, {}) if r is not None]
-                await self._publish_response(
-                    namespace, request.uid, p.ValueResponse(request.request_id, {"rooms": rooms})
-                )
-            case p.FetchRequest():
-                sockets = await self._socket_details(namespace, request.target)
-                await self._publish_response(
-                    namespace,
-                    request.uid,
-                    p.ValueResponse(request.request_id, {"sockets": sockets}),
-                )
-            case p.ServerSideEmitRequest():
-                pass  # server-side events are not part of python-socketio's API
-
-    def _join_or_leave(
-        self, namespace: str, target: p.Target, rooms: Iterable[p.Room], join: bool
-    ) -> None:
-        for sid, eio_sid in select_targets(
-            self.rooms.get(namespace), target.rooms, target.except_rooms
-        ):
-            for room in rooms:
-                if join:
-                    if self.is_sid_room(namespace, room) and room != sid:
-                        continue  # python-socketio forbids entering another socket's room
-                    self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-                else:
-                    self.basic_leave_room(sid, namespace, room)
-
-    async def _legacy_join_or_leave(
-        self, namespace: str, request: p.LegacyJoinLeaveRequest
-    ) -> None:
-        if not self._hosts(request.sid, namespace):
-            return
-        self._join_or_leave(namespace, p.Target((request.sid,)), (request.room,), request.join)
-        await self._answer_legacy(namespace, request.uid, request.request_id)
-
-    async def _answer_legacy(
-        self, namespace: str, requester: str | None, request_id: str | None
-    ) -> None:
-        if request_id is not None:
-            await self._publish_response(namespace, requester, p.ValueResponse(request_id, {}))
-
-    async def _disconnect_targets(self, namespace: str, target: p.Target, close: bool) -> None:
-        assert self.server is not None
-        for sid, eio_sid in select_targets(
-            self.rooms.get(namespace), target.rooms, target.except_rooms
-        ):
-            await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
-            if close:
-                await self.server.eio.disconnect(eio_sid)
-
-    async def _broadcast_with_acks(self, namespace: str, request: p.BroadcastRequest) -> None:
-        """Node's BROADCAST: one client count, then one BROADCAST_ACK per acking client.
-
-        Like Node, the count is published even when it is zero, so the requester can tell
-        this server has answered; and like Node, only rooms/except apply, not the flags.
-        """
-        if self.server is None:
-            return
-        targets = select_targets(
-            self.rooms.get(namespace), request.target.rooms, request.target.except_rooms
-        )
-        await self._publish_response(
-            namespace, request.uid, p.ClientCountResponse(request.request_id, len(targets))
-        )
-        data = to_js_value(request.data)
-        for sid, eio_sid in targets:
-            on_ack = functools.partial(self._forward_ack, namespace, request)
-            ack_id = self._generate_ack_id(sid, on_ack)
-            pkt = self.server.packet_class(
-                socketio.packet.EVENT, namespace=namespace, data=data, id=ack_id
-            )
-            await self.server._send_packet(eio_sid, pkt)
-
-    async def _forward_ack(self, namespace: str, request: p.BroadcastRequest, *args: Any) -> None:
-        await self._publish_response(
-            namespace, request.uid, p.AckResponse(request.request_id, list(args[:1]))
-        )
-
-    async def _socket_details(self, namespace: str, target: p.Target) -> list[dict[str, Any]]:
-        """Node's SocketDetails for REMOTE_FETCH: id, handshake, rooms (sid first), data."""
-        assert self.server is not None
-        details = []
-        for sid, eio_sid in select_targets(
-            self.rooms.get(namespace), target.rooms, target.except_rooms
-        ):
-            rooms = [sid, *(r for r in self.get_rooms(sid, namespace) if r != sid)]
-            socket: dict[str, Any] = {
-                "id": sid,
-                "handshake": build_handshake(
-                    self.server.environ.get(eio_sid, {}),
-                    self._connected_at.get((namespace, sid), time.time()),
-                ),
-                "rooms": rooms,
-            }
-            try:
-                session = await self.server.get_session(sid, namespace=namespace)
-            except KeyError:
-                session = None
-            if session is not None:
-                socket["data"] = session
-            details.append(socket)
-        return details
 
     # --- errors and background tasks ---------------------------------------------------
 

@@ -20,6 +20,8 @@ from .parser import JSON, Parser
 __all__ = [
     "EMITTER_UID",
     "EVENT",
+    "RESERVED_EVENTS",
+    "RESERVED_SERVER_SIDE_EVENTS",
     "AckResponse",
     "AnyRequest",
     "AnyResponse",
@@ -54,6 +56,12 @@ __all__ = [
 Room: TypeAlias = "str | int"
 EVENT = 2  # socket.io-parser PacketType.EVENT: the only packet type carried between servers
 EMITTER_UID = "emitter"
+# Event names no server or emitter may emit to clients (socket.io's socket RESERVED_EVENTS)
+# and names a server-side emit may not use (its Namespace RESERVED_EVENTS).
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+RESERVED_SERVER_SIDE_EVENTS = frozenset({"connect", "connection", "new_namespace"})
 _UID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _JSON_START = 0x7B  # "{": JSON on the request/response channels, anything else is the parser's
 

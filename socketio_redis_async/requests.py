@@ -1,7 +1,9 @@
 """The table of requests this server published and still expects responses for.
 
 Every entry has a deadline, so the table cannot grow without bound: an entry leaves it when
-its request is complete, when its deadline passes, or when the adapter closes.
+its request is complete, when its deadline passes, when its caller stops waiting, or when the
+adapter closes. Responses carrying an id that is not in the table (other servers' requests,
+late or replayed answers) are ignored.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .protocol import AckResponse, AnyResponse
+from .errors import RequestTimeoutError
+from .protocol import AckResponse, AnyResponse, ClientCountResponse
 
-__all__ = ["ClientAckEntry", "PendingEntry", "RequestTable"]
+__all__ = [
+    "BroadcastAckEntry",
+    "ClientAckEntry",
+    "CollectEntry",
+    "PendingEntry",
+    "RequestTable",
+]
 
 
 class PendingEntry(Protocol):
@@ -45,24 +54,95 @@ class RequestTable:
         if found is None:
             return False
         if found[0].feed(response):
-            self._remove(request_id)
+            self.discard(request_id)
         return True
 
-    def _remove(self, request_id: str) -> PendingEntry | None:
+    def discard(self, request_id: str) -> None:
+        """Forget a request (its caller was cancelled); later answers are ignored."""
         found = self._entries.pop(request_id, None)
-        if found is None:
-            return None
-        found[1].cancel()
-        return found[0]
+        if found is not None:
+            found[1].cancel()
 
     def _expire(self, request_id: str) -> None:
-        entry = self._remove(request_id)
-        if entry is not None:
-            entry.expire()
+        found = self._entries.pop(request_id, None)
+        if found is not None:
+            found[1].cancel()
+            found[0].expire()
 
     def close(self) -> None:
         for request_id in list(self._entries):
             self._expire(request_id)
+
+
+class CollectEntry:
+    """One answer from each of ``expected`` other servers (fetch, all rooms, server-side acks).
+
+    ``accept`` turns a response into the value to collect, or raises ``TypeError`` for a
+    response that does not answer this kind of request (it is then ignored).
+    """
+
+    def __init__(self, operation: str, expected: int, accept: Callable[[AnyResponse], Any]) -> None:
+        self.operation = operation
+        self.expected = expected
+        self.responses: list[Any] = []
+        self.future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._accept = accept
+
+    def feed(self, response: AnyResponse) -> bool:
+        try:
+            value = self._accept(response)
+        except TypeError:
+            return False
+        self.responses.append(value)
+        if len(self.responses) < self.expected:
+            return False
+        if not self.future.done():
+            self.future.set_result(self.responses)
+        return True
+
+    def expire(self) -> None:
+        if not self.future.done():
+            self.future.set_exception(
+                RequestTimeoutError(
+                    self.operation, self.responses, len(self.responses), self.expected
+                )
+            )
+
+
+class BroadcastAckEntry:
+    """Node's broadcast-with-ack bookkeeping: done when every server reported its client
+    count and as many acks as those counts add up to have arrived.
+
+    The requester's own clients count as one server's report. At the deadline the future
+    resolves with the acks that arrived (``timed_out`` tells the two endings apart).
+    """
+
+    def __init__(self, expected_servers: int) -> None:
+        self.expected_servers = expected_servers
+        self.servers = 0
+        self.expected_acks = 0
+        self.responses: list[Any] = []
+        self.timed_out = False
+        self.future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+    def feed(self, response: AnyResponse) -> bool:
+        if isinstance(response, ClientCountResponse):
+            self.servers += 1
+            self.expected_acks += response.client_count
+        elif isinstance(response, AckResponse):
+            self.responses.append(response.args[0] if response.args else None)
+        else:
+            return False
+        if self.servers >= self.expected_servers and len(self.responses) >= self.expected_acks:
+            if not self.future.done():
+                self.future.set_result(self.responses)
+            return True
+        return False
+
+    def expire(self) -> None:
+        self.timed_out = True
+        if not self.future.done():
+            self.future.set_result(self.responses)
 
 
 class ClientAckEntry:

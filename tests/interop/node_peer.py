@@ -22,13 +22,23 @@ import itertools
 import json
 import logging
 import shutil
+import time
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["NODE_DIR", "NodePeer", "NodePeerError", "from_wire", "node_available", "to_wire"]
+__all__ = [
+    "NODE_DIR",
+    "NodePeer",
+    "NodePeerError",
+    "NodeServer",
+    "from_wire",
+    "node_available",
+    "to_wire",
+]
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
@@ -241,3 +251,43 @@ class NodePeer:
             line = raw.decode(errors="replace").rstrip()
             self._stderr_tail.append(line)
             logger.info("node: %s", line)
+
+
+@dataclass
+class NodeServer:
+    """A Node socket.io server hosted by the peer, with helpers for its Node clients."""
+
+    peer: NodePeer
+    server_id: int
+    url: str
+    clients: list[int] = field(default_factory=list)
+
+    async def call(self, op: str, **params: Any) -> Any:
+        return await self.peer.call(op, serverId=self.server_id, **params)
+
+    async def connect_client(self, nsp: str = "/", **params: Any) -> tuple[int, str]:
+        reply = await self.peer.call("clientConnect", url=self.url, nsp=nsp, **params)
+        self.clients.append(reply["clientId"])
+        return reply["clientId"], reply["sid"]
+
+    async def client_events(self, client_id: int, event: str | None = None) -> list[list[Any]]:
+        events = await self.peer.call("clientEvents", clientId=client_id)
+        return [e["args"] for e in events if event is None or e["event"] == event]
+
+    async def wait_client_event(
+        self, client_id: int, event: str, count: int = 1, timeout: float = 5.0
+    ) -> list[list[Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = await self.client_events(client_id, event)
+            if len(got) >= count:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Node client {client_id} got {got!r}, wanted {count} {event}")
+            await asyncio.sleep(0.02)
+
+    async def join(self, client_id: int, room: Any, nsp: str = "/") -> None:
+        reply = await self.peer.call(
+            "clientEmit", clientId=client_id, event="join", args=[room], withAck=True
+        )
+        assert reply == ["joined"]

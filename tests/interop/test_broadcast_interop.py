@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import NodeServer, connect_py
-from support.sio_servers import RecordingClient, SioServer, eventually
+from node_peer import NodeServer
+from support.sio_servers import RecordingClient, SioServer, connect_recording_client, eventually
 from support.sniffer import sniff
 
 pytestmark = pytest.mark.interop
@@ -52,7 +52,7 @@ async def mixed(py_server: SioServer, node_server: NodeServer, py_clients: list[
     node: dict[str, int] = {}
     layout = {"r1": ["room1"], "r12": ["room1", "room2"], "i42": [42], "s42": ["42"]}
     for name, rooms in layout.items():
-        py[name] = await connect_py(py_clients, py_server)
+        py[name] = await connect_recording_client(py_clients, py_server)
         node[name], _ = await node_server.connect_client(ackReply="node-ack")
         for room in rooms:
             await py[name].join(room)
@@ -181,7 +181,7 @@ async def test_except_sender_in_both_directions(mixed) -> None:
 
 
 async def test_admin_namespace_both_ways(py_server, node_server, py_clients) -> None:
-    py_client = await connect_py(py_clients, py_server, namespaces=["/", "/admin"])
+    py_client = await connect_recording_client(py_clients, py_server, namespaces=["/", "/admin"])
     node_admin, _ = await node_server.connect_client(nsp="/admin")
     node_root, _ = await node_server.connect_client(nsp="/")
     await node_server.call("emit", nsp="/admin", event="adm", args=[1])
@@ -230,7 +230,7 @@ async def test_emitter_reaches_python_clients(mixed, redis_url) -> None:
 async def test_emitter_admin_namespace_reaches_python_clients(
     py_server, py_clients, redis_url, peer
 ) -> None:
-    client = await connect_py(py_clients, py_server, namespaces=["/", "/admin"])
+    client = await connect_recording_client(py_clients, py_server, namespaces=["/", "/admin"])
     await peer.call(
         "emitter", redisUrl=redis_url, nsp="admin", action="emit", event="em-adm", args=[b"\x01"]
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import NodeServer, connect_py
-from support.sio_servers import RecordingClient, SioServer, eventually
+from node_peer import NodeServer
+from support.sio_servers import RecordingClient, SioServer, connect_recording_client, eventually
 
 pytestmark = pytest.mark.interop
 
@@ -29,7 +29,7 @@ async def wait_node_rooms(node: NodeServer, sid: str, check) -> None:
 async def test_node_sockets_join_and_leave_move_a_python_socket(
     py_server: SioServer, node_server: NodeServer, py_clients: list[RecordingClient]
 ) -> None:
-    client = await connect_py(py_clients, py_server)
+    client = await connect_recording_client(py_clients, py_server)
     sid = client.sid()
     await node_server.call("socketsJoin", to=[sid], rooms=["from-node", 7])
     await eventually(lambda: {"from-node", 7} <= set(py_server.sio.rooms(sid)))
@@ -57,8 +57,8 @@ async def test_python_enter_leave_close_room_move_a_node_socket(
 async def test_node_disconnect_sockets_disconnects_python_sockets(
     py_server: SioServer, node_server: NodeServer, py_clients: list[RecordingClient]
 ) -> None:
-    soft = await connect_py(py_clients, py_server)
-    hard = await connect_py(py_clients, py_server)
+    soft = await connect_recording_client(py_clients, py_server)
+    hard = await connect_recording_client(py_clients, py_server)
     await node_server.call("disconnectSockets", to=[soft.sid()], close=False)
     await eventually(lambda: not soft.client.connected)
     await node_server.call("remoteSocket", sid=hard.sid(), action="disconnect", close=True)
@@ -88,7 +88,7 @@ async def test_python_call_to_a_node_hosted_client(
 async def test_node_remote_socket_emit_with_ack_to_a_python_client(
     py_server: SioServer, node_server: NodeServer, py_clients: list[RecordingClient]
 ) -> None:
-    client = await connect_py(py_clients, py_server, ack_reply="py-answer")
+    client = await connect_recording_client(py_clients, py_server, ack_reply="py-answer")
     reply = await node_server.call(
         "remoteSocket",
         sid=client.sid(),
@@ -105,7 +105,7 @@ async def test_node_broadcast_emit_with_ack_collects_python_acks(
     py_server: SioServer, node_server: NodeServer, py_clients: list[RecordingClient]
 ) -> None:
     for n in range(2):
-        await connect_py(py_clients, py_server, ack_reply=f"py{n}")
+        await connect_recording_client(py_clients, py_server, ack_reply=f"py{n}")
     await node_server.connect_client(ackReply="node0")
     reply = await node_server.call("emitWithAck", event="all", args=[1], timeout=3000)
     assert sorted(reply["responses"]) == ["node0", "py0", "py1"]
@@ -165,7 +165,7 @@ async def test_node_fetch_sockets_sees_python_sockets(
 async def test_emitter_join_leave_disconnect_python_sockets(
     py_server: SioServer, py_clients: list[RecordingClient], redis_url: str, peer
 ) -> None:
-    client = await connect_py(py_clients, py_server)
+    client = await connect_recording_client(py_clients, py_server)
     sid = client.sid()
     await peer.call("emitter", redisUrl=redis_url, action="socketsJoin", to=[sid], rooms=["em"])
     await eventually(lambda: "em" in py_server.sio.rooms(sid))

@@ -23,7 +23,13 @@ from socketio_redis_async import AsyncRedisAdapter
 
 from .redis_procs import free_port
 
-__all__ = ["RecordingClient", "SioServer", "eventually", "start_server"]
+__all__ = [
+    "RecordingClient",
+    "SioServer",
+    "connect_recording_client",
+    "eventually",
+    "start_server",
+]
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
@@ -100,7 +106,12 @@ async def start_server(
         sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
         _install_handlers(sio, namespaces)
         config = uvicorn.Config(
-            socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            socketio.ASGIApp(sio),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
@@ -178,3 +189,15 @@ class RecordingClient:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.disconnect()
+
+
+async def connect_recording_client(
+    clients: list[RecordingClient],
+    server: SioServer,
+    namespaces: list[str] | None = None,
+    **kw: Any,
+) -> RecordingClient:
+    client = RecordingClient(**kw)
+    clients.append(client)
+    await client.connect(server.url, namespaces=namespaces)
+    return client
