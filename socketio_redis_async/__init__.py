@@ -3,7 +3,14 @@ protocol of the Node.js ``@socket.io/redis-adapter`` so Python and Node servers 
 
 from .adapter import AsyncRedisAdapter
 from .emitter import AsyncEmitter, Emitter
-from .errors import AdapterClosedError, ProtocolError, RequestTimeoutError, SocketIORedisError
+from .errors import (
+    AdapterClosedError,
+    ConnectionFailedError,
+    ProtocolError,
+    PublishError,
+    RequestTimeoutError,
+    SocketIORedisError,
+)
 from .parser import JsonParser, MsgpackParser, Parser
 from .remote_socket import RemoteSocket
 
@@ -11,11 +18,13 @@ __all__ = [
     "AdapterClosedError",
     "AsyncEmitter",
     "AsyncRedisAdapter",
+    "ConnectionFailedError",
     "Emitter",
     "JsonParser",
     "MsgpackParser",
     "Parser",
     "ProtocolError",
+    "PublishError",
     "RemoteSocket",
     "RequestTimeoutError",
     "SocketIORedisError",

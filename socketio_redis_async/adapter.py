@@ -16,13 +16,19 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import socketio
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    RedisError,
+    ResponseError,
+)
 
 from . import protocol as p
 from .cluster import ClusterAPI
-from .errors import AdapterClosedError, ProtocolError
+from .errors import AdapterClosedError, ConnectionFailedError, ProtocolError
 from .local import select_targets, send_event
 from .metrics import Counters
-from .options import build_options
+from .options import build_options, create_clients, redacted
 from .parser import to_js_value
 from .requests import ClientAckEntry, RequestTable
 from .responder import RequestResponder, ServerSideHandler
@@ -75,6 +81,13 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
     :param redis_options: keyword arguments for the Redis clients the adapter creates.
     :param logger: where the adapter logs; defaults to ``socketio_redis_async``.
     :param on_error: called with every Redis error (after it is logged).
+    :param max_message_size: bytes; larger messages from Redis are dropped unread, and
+                             larger outgoing ones raise ``ValueError``.
+    :param strict: make ``emit`` wait for Redis and raise :class:`PublishError` when a
+                   publish fails; by default a failure is logged, counted and passed to
+                   ``on_error``, and local clients are served regardless.
+    :param health_check_interval: seconds of silence after which the subscriber connection
+                                  is PINGed, and replaced if Redis does not answer; 0 = off.
 
     Example::
 
@@ -100,6 +113,9 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
         on_error: Callable[[BaseException], object] | None = None,
+        max_message_size: int = 16 * 1024 * 1024,
+        strict: bool = False,
+        health_check_interval: float = 10.0,
     ) -> None:
         options = build_options(
             url,
@@ -114,6 +130,9 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
             redis_options=redis_options,
             logger=logger,
             on_error=on_error,
+            max_message_size=max_message_size,
+            strict=strict,
+            health_check_interval=health_check_interval,
         )
         super().__init__()
         self.logger = options.logger or _default_logger
@@ -125,9 +144,7 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         )
         self._owns_clients = options.pub_client is None
         if options.pub_client is None:
-            assert options.url is not None
-            pub = aioredis.Redis.from_url(options.url, **options.redis_options)
-            sub = aioredis.Redis.from_url(options.url, **options.redis_options)
+            pub, sub = create_clients(options)
         else:
             pub, sub = options.pub_client, options.sub_client or options.pub_client
         self._pub: aioredis.Redis = pub
@@ -142,11 +159,12 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
             logger=self.logger,
             on_error=self._report_error,
             counters=self._counters,
+            health_check_interval=options.health_check_interval,
         )
         self._channels: dict[str, p.Channels] = {}
         self._routes: dict[bytes, tuple[str, Callable[[str, bytes, bytes], Any]]] = {}
         self._subscribed: dict[str, asyncio.Future[None]] = {}
-        self._pending = RequestTable()
+        self._pending = RequestTable(self._counters)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected_at: dict[tuple[str, str], float] = {}
         self._server_side_handlers: dict[tuple[str, str], ServerSideHandler] = {}
@@ -171,6 +189,11 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
     @property
     def sub_client(self) -> aioredis.Redis:
         return self._sub
+
+    @property
+    def connected(self) -> bool:
+        """Whether the subscriber connection is up with all its subscriptions in place."""
+        return self._subscriber.connected
 
     def stats(self) -> dict[str, int]:
         """Counters since start: published, publish_failures, received, dropped_malformed,
@@ -198,7 +221,28 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         """
         if self._closed:
             raise AdapterClosedError("this adapter was closed; create a new one")
+        await self._check_connection()
         await asyncio.gather(*(self._ensure_namespace(ns) for ns in self._declared_namespaces()))
+
+    async def _check_connection(self) -> None:
+        """Fail fast, and clearly, when Redis refuses us or cannot be reached at start-up."""
+        where = self._describe_server()
+        try:
+            await self._pub.ping()
+        except AuthenticationError as exc:
+            raise ConnectionFailedError(
+                f"Redis authentication failed at {where}: check the user and password"
+            ) from exc
+        except (NoPermissionError, ResponseError) as exc:
+            raise ConnectionFailedError(f"Redis refused the adapter at {where}: {exc}") from exc
+        except (RedisError, OSError) as exc:
+            raise ConnectionFailedError(f"cannot connect to Redis at {where}: {exc}") from exc
+
+    def _describe_server(self) -> str:
+        if self._options.url is not None:
+            return redacted(self._options.url)
+        kwargs = self._pub.connection_pool.connection_kwargs
+        return f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
 
     async def aclose(self) -> None:
         """Unsubscribe, stop the background tasks and close the clients the adapter created.
@@ -292,6 +336,31 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         self._connected_at.pop((namespace, sid), None)
         super().basic_disconnect(sid, namespace, **kwargs)
+        if (
+            namespace not in self.rooms
+            and namespace in self._subscribed
+            and namespace not in self._declared_namespaces()
+            and not self._closed
+        ):
+            self._spawn(self._release_namespace(namespace))
+
+    async def _release_namespace(self, namespace: str) -> None:
+        """Unsubscribe a dynamic namespace whose last socket left, so namespaces that come
+        and go (one per user, say) do not pile up subscriptions. Declared namespaces stay
+        subscribed for the adapter's lifetime, as in Node."""
+        subscribing = self._subscribed.get(namespace)
+        if subscribing is None:
+            return
+        await asyncio.wait([subscribing])
+        if namespace in self.rooms or self._subscribed.get(namespace) is not subscribing:
+            return  # a socket arrived meanwhile, or someone else released it
+        del self._subscribed[namespace]  # from here on, a new socket subscribes afresh
+        ch = self._channels_of(namespace)
+        await self._subscriber.unsubscribe(
+            patterns=[ch.pattern],
+            channels=[ch.request, ch.response, ch.specific_response(self._uid)],
+        )
+        self.logger.info("Unsubscribed from namespace %s (no sockets left)", namespace)
 
     async def emit(
         self,
@@ -432,10 +501,17 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
 
     # --- publishing --------------------------------------------------------------------
 
-    async def _publish(self, channel: bytes, payload: bytes) -> None:
+    async def _publish(self, channel: bytes, payload: bytes, *, from_app: bool = True) -> None:
+        """Queue a message for Redis. Calls made by app code wait for Redis in strict mode;
+        answers the reader sends never do (they would stall every other message)."""
         if self._closed:
             raise AdapterClosedError("this adapter was closed; create a new one")
-        await self._publisher.publish(channel, payload)
+        if len(payload) > self._options.max_message_size:
+            raise ValueError(
+                f"message of {len(payload)} bytes exceeds max_message_size "
+                f"({self._options.max_message_size})"
+            )
+        await self._publisher.publish(channel, payload, wait=from_app and self._options.strict)
 
     async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
         payload = p.encode_request(self._parser, request, namespace)
@@ -454,7 +530,7 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         channel = channels.response
         if requester and not shared and self._options.publish_on_specific_response_channel:
             channel = channels.specific_response(requester)
-        await self._publish(channel, p.encode_response(self._parser, response))
+        await self._publish(channel, p.encode_response(self._parser, response), from_app=False)
 
     # --- receiving ---------------------------------------------------------------------
 
@@ -463,6 +539,14 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
     ) -> None:
         route = self._routes.get(pattern if pattern is not None else channel)
         if route is None:
+            return
+        if len(payload) > self._options.max_message_size:
+            self._counters.dropped_oversized += 1
+            self.logger.warning(
+                "Dropped a %d-byte message on %r: larger than max_message_size",
+                len(payload),
+                channel,
+            )
             return
         namespace, handler = route
         try:

@@ -7,6 +7,7 @@ of the namespace's request channel (every subscribed server, Node or Python, onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -17,13 +18,15 @@ from . import protocol as p
 from .errors import RequestTimeoutError
 from .local import select_targets
 from .remote_socket import RemoteSocket
-from .requests import BroadcastAckEntry, CollectEntry, RequestTable
+from .requests import BroadcastAckEntry, CollectEntry, RequestTable, run_bounded
 from .responder import ServerSideHandler
+from .transport import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from .adapter import AsyncRedisAdapter
+    from .metrics import Counters
     from .options import AdapterOptions
 
 __all__ = ["ClusterAPI"]
@@ -95,6 +98,7 @@ class ClusterAPI:
         _pub: aioredis.Redis
         _options: AdapterOptions
         _pending: RequestTable
+        _counters: Counters
         _server_side_handlers: dict[tuple[str, str], ServerSideHandler]
 
         def _channels_of(self, namespace: str) -> p.Channels: ...
@@ -119,6 +123,14 @@ class ClusterAPI:
         reply = await self._pub.pubsub_numsub(self._channels_of(namespace).request)
         return int(reply[0][1]) if reply else 0
 
+    async def _count_servers(self, namespace: str, operation: str, timeout: float) -> int:
+        """``server_count`` bounded by the request's deadline (Redis may be unreachable)."""
+        try:
+            return await run_bounded(self.server_count(namespace), timeout)
+        except (asyncio.TimeoutError, *CONNECTION_ERRORS) as exc:
+            self._counters.requests_timed_out += 1
+            raise RequestTimeoutError(operation, [], 0, None) from exc
+
     async def _collect(
         self,
         namespace: str,
@@ -127,13 +139,15 @@ class ClusterAPI:
         accept: Callable[[p.AnyResponse], Any],
         timeout: float,
     ) -> list[Any]:
-        """Publish a request and gather one answer per other server (or time out)."""
-        expected = await self.server_count(namespace) - 1
+        """Publish a request and gather one answer per other server, within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        expected = await self._count_servers(namespace, operation, timeout) - 1
         if expected <= 0:
             return []
         request_id = p.new_uid()
         entry = CollectEntry(operation, expected, accept)
-        self._pending.add(request_id, entry, timeout)
+        self._pending.add(request_id, entry, max(0.0, deadline - loop.time()))
         try:
             await self._publish_request(namespace, make_request(request_id))
             return await entry.future
@@ -324,10 +338,15 @@ class ClusterAPI:
         if single:
             flags["expectSingleResponse"] = True
         target = p.Target(rooms, except_list, flags)
-        expected_servers = await self.server_count(namespace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        try:
+            expected_servers = await self._count_servers(namespace, "emit_with_ack", wait)
+        except RequestTimeoutError:
+            expected_servers = 1  # Redis is unreachable: this server's clients still answer
         request_id = p.new_uid()
         entry = BroadcastAckEntry(max(expected_servers, 1))
-        self._pending.add(request_id, entry, wait)
+        self._pending.add(request_id, entry, max(0.0, deadline - loop.time()))
         try:
             await self._publish_request(
                 namespace, p.BroadcastRequest(self._uid, request_id, [event, *args], target)

@@ -14,7 +14,9 @@ class Counters:
     received: int = 0
     dropped_malformed: int = 0
     dropped_unknown_room: int = 0
+    dropped_oversized: int = 0
     reconnects: int = 0
+    requests_timed_out: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

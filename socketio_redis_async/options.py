@@ -6,8 +6,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .parser import JSON, MSGPACK, Parser
 
@@ -29,6 +32,9 @@ class AdapterOptions:
     redis_options: Mapping[str, Any] = field(default_factory=dict)
     logger: logging.Logger | None = None
     on_error: Callable[[BaseException], object] | None = None
+    max_message_size: int = 16 * 1024 * 1024
+    strict: bool = False
+    health_check_interval: float = 10.0
 
 
 def parse_url_argument(url: str) -> str:
@@ -90,6 +96,9 @@ def build_options(
     redis_options: object,
     logger: object,
     on_error: object,
+    max_message_size: object = 16 * 1024 * 1024,
+    strict: object = False,
+    health_check_interval: object = 10.0,
 ) -> AdapterOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -134,6 +143,18 @@ def build_options(
         raise TypeError("logger must be a logging.Logger")
     if on_error is not None and not callable(on_error):
         raise TypeError("on_error must be a callable taking the exception")
+    if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+        raise TypeError("max_message_size must be an int (bytes)")
+    if max_message_size < 1024:
+        raise ValueError(f"max_message_size must be at least 1024 bytes, got {max_message_size}")
+    if not isinstance(strict, bool):
+        raise TypeError("strict must be a bool")
+    if isinstance(health_check_interval, bool) or not isinstance(
+        health_check_interval, (int, float)
+    ):
+        raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
+    if not 0 <= health_check_interval < float("inf"):
+        raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")
     if pub is None:
         if host is not None or port is not None:
             url = f"redis://{host or 'localhost'}:{port or 6379}/0"
@@ -149,4 +170,35 @@ def build_options(
         redis_options=options,
         logger=logger,
         on_error=on_error,
+        max_message_size=max_message_size,
+        strict=strict,
+        health_check_interval=float(health_check_interval),
     )
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
+
+
+def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Redis]:
+    """The adapter's own clients, with retry policies that suit each role.
+
+    The subscriber does not retry inside redis-py: the reader owns reconnection, so every
+    outage is seen, logged once and counted. The publisher retries briefly, then reports:
+    an emit must not hang on an outage. ``redis_options`` may override both.
+    """
+    assert options.url is not None
+    pub_defaults: dict[str, Any] = {
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2),
+    }
+    sub_defaults: dict[str, Any] = {"retry": Retry(NoBackoff(), retries=0)}
+    pub = aioredis.Redis.from_url(options.url, **{**pub_defaults, **options.redis_options})
+    sub = aioredis.Redis.from_url(options.url, **{**sub_defaults, **options.redis_options})
+    return pub, sub

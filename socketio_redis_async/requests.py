@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from .errors import RequestTimeoutError
+from .metrics import Counters
 from .protocol import AckResponse, AnyResponse, ClientCountResponse
 
 __all__ = [
@@ -23,7 +24,32 @@ __all__ = [
     "CollectEntry",
     "PendingEntry",
     "RequestTable",
+    "run_bounded",
 ]
+
+
+T = TypeVar("T")
+
+
+async def run_bounded(awaitable: Awaitable[T], timeout: float) -> T:
+    """Await with a deadline that holds even if the awaited code ignores cancellation.
+
+    ``asyncio.wait_for`` waits for the cancelled task to finish, and on Python <= 3.11 a
+    redis-py 8 command can swallow the cancellation and run until its socket timeout.
+    Here the caller gets ``asyncio.TimeoutError`` on time; the straggler finishes alone.
+    """
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_consume_outcome)
+    raise asyncio.TimeoutError
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log "never retrieved"
 
 
 class PendingEntry(Protocol):
@@ -35,8 +61,9 @@ class PendingEntry(Protocol):
 
 
 class RequestTable:
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters) -> None:
         self._entries: dict[str, tuple[PendingEntry, asyncio.TimerHandle]] = {}
+        self._counters = counters
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -63,15 +90,18 @@ class RequestTable:
         if found is not None:
             found[1].cancel()
 
-    def _expire(self, request_id: str) -> None:
+    def _expire(self, request_id: str, *, timed_out: bool = True) -> None:
         found = self._entries.pop(request_id, None)
         if found is not None:
             found[1].cancel()
+            if timed_out:
+                self._counters.requests_timed_out += 1
             found[0].expire()
 
     def close(self) -> None:
+        """End every request now, as if its deadline had passed (the adapter is closing)."""
         for request_id in list(self._entries):
-            self._expire(request_id)
+            self._expire(request_id, timed_out=False)
 
 
 class CollectEntry:

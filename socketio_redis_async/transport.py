@@ -2,9 +2,19 @@
 
 The subscriber holds every pattern and channel of every namespace on a single connection,
 read by a single task, so each server counts exactly once in ``PUBSUB NUMSUB`` as Node
-servers expect. The publisher queues messages and sends whatever accumulated while the
-previous round trip was in flight as one pipeline: emits never wait behind each other's
-round trips, yet leave Redis in the order they were made.
+servers expect. When that connection drops, the reader reconnects with capped exponential
+backoff and jitter; redis-py replays every subscription on reconnect. A watchdog PINGs an
+idle connection, so a connection that died silently (a paused server, a dropped NAT entry)
+is noticed and replaced instead of waiting forever.
+
+The publisher queues messages and sends whatever accumulated while the previous round trip
+was in flight as one pipeline: emits never wait behind each other's round trips, yet leave
+Redis in the order they were made. While Redis is unreachable nothing waits on it: failed
+batches are counted and reported, and a full queue drops new messages instead of stalling
+the application (Pub/Sub delivers at most once anyway).
+
+Both classes only depend on a ``redis.asyncio`` client and callbacks, so another Pub/Sub
+flavour (sharded) reuses them with its own subscribe commands.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -19,27 +30,29 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .errors import PublishError
 from .metrics import Counters
 
-__all__ = ["MessageHandler", "Publisher", "Subscriber"]
+__all__ = ["MessageHandler", "Publisher", "Subscriber", "backoff_delay"]
 
 # channel, payload, matched pattern (None for a plain channel message)
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
 ErrorHandler = Callable[[BaseException], None]
 
-_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 SUBSCRIBE_TIMEOUT = 10.0
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 5.0
 
 
-def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff with full jitter: 50 ms, 100 ms, ... up to 5 s."""
-    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+def backoff_delay(attempt: int, base: float = _BACKOFF_BASE, cap: float = _BACKOFF_CAP) -> float:
+    """Capped exponential backoff with equal jitter: about 50 ms, 100 ms, ... up to 5 s."""
+    ceiling: float = min(cap, base * 2.0 ** min(attempt, 30))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class Subscriber:
-    """One PubSub connection, its subscriptions, and the task that reads it."""
+    """One PubSub connection, its subscriptions, the task that reads it and its watchdog."""
 
     def __init__(
         self,
@@ -49,19 +62,29 @@ class Subscriber:
         logger: logging.Logger,
         on_error: ErrorHandler,
         counters: Counters,
+        health_check_interval: float = 10.0,
     ) -> None:
         self._client = client
         self._counters = counters
         self._on_message = on_message
         self._logger = logger
         self._on_error = on_error
+        self._health_check_interval = health_check_interval
         self._pubsub: Any = None
-        self._reader: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._confirmations: dict[tuple[str, bytes], asyncio.Future[None]] = {}
         self._running = False
+        self._connected = False
+        self._outage_started: float | None = None
+        self._last_activity = time.monotonic()
         # redis-py opens the PubSub connection lazily on the first command: two concurrent
         # first subscribes would open two connections, one of them never read.
         self._command_lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is up and its subscriptions are in place."""
+        return self._connected
 
     async def subscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -78,12 +101,13 @@ class Subscriber:
                     await self._pubsub.psubscribe(*patterns)
                 if channels:
                     await self._pubsub.subscribe(*channels)
-            self._ensure_reader()
+            self._ensure_tasks()
             await asyncio.wait_for(asyncio.gather(*waiters), SUBSCRIBE_TIMEOUT)
         except BaseException:
             for key in keys:
                 self._confirmations.pop(key, None)
             raise
+        self._connected = True
 
     async def unsubscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -102,10 +126,13 @@ class Subscriber:
         self._confirmations[(kind, name)] = future
         return future
 
-    def _ensure_reader(self) -> None:
-        if self._reader is None:
-            self._running = True
-            self._reader = asyncio.create_task(self._read_forever(), name="socketio-redis-reader")
+    def _ensure_tasks(self) -> None:
+        if self._tasks:
+            return
+        self._running = True
+        self._tasks.append(asyncio.create_task(self._read_forever(), name="redis-reader"))
+        if self._health_check_interval > 0:
+            self._tasks.append(asyncio.create_task(self._watch(), name="redis-watchdog"))
 
     async def _read_forever(self) -> None:
         failures = 0
@@ -114,24 +141,39 @@ class Subscriber:
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
-            except _CONNECTION_ERRORS as exc:
-                if failures == 0:
-                    self._logger.error("Redis subscriber connection lost, reconnecting: %s", exc)
-                    self._on_error(exc)
+            except CONNECTION_ERRORS as exc:
                 failures += 1
+                self._lost(exc)
                 await asyncio.sleep(backoff_delay(failures))
                 continue
-            except Exception as exc:
-                self._logger.exception("Unexpected error reading from Redis")
+            except Exception as exc:  # e.g. a ResponseError mid-handshake: keep reading
+                failures += 1
+                self._logger.warning("Unexpected error reading from Redis: %r", exc)
                 self._on_error(exc)
-                await asyncio.sleep(backoff_delay(1))
+                await asyncio.sleep(backoff_delay(failures))
                 continue
-            if failures:
-                self._logger.warning("Redis subscriber reconnected after %d retries", failures)
-                self._counters.reconnects += 1
-                failures = 0
+            failures = 0
+            self._last_activity = time.monotonic()
             if message is not None:
                 await self._dispatch(message)
+
+    def _lost(self, exc: BaseException) -> None:
+        """One log line per outage, however many retries it takes."""
+        self._connected = False
+        if self._outage_started is None:
+            self._outage_started = time.monotonic()
+            self._logger.error("Redis subscriber connection lost (%s); reconnecting", exc)
+            self._on_error(exc)
+
+    def _restored(self) -> None:
+        if self._outage_started is not None:
+            downtime = time.monotonic() - self._outage_started
+            self._outage_started = None
+            self._counters.reconnects += 1
+            self._logger.warning(
+                "Redis subscriber reconnected after %.1f s; subscriptions restored", downtime
+            )
+        self._connected = True
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -140,9 +182,12 @@ class Subscriber:
         elif kind == "message":
             channel, pattern = message["channel"], None
         else:
-            future = self._confirmations.pop((kind, message["channel"]), None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            if kind in ("subscribe", "psubscribe"):
+                future = self._confirmations.pop((kind, message["channel"]), None)
+                if future is None:
+                    self._restored()  # redis-py replayed our subscriptions on a new connection
+                elif not future.done():
+                    future.set_result(None)
             return
         self._counters.received += 1
         try:
@@ -153,18 +198,45 @@ class Subscriber:
             # A handler bug must cost one message, never the listener.
             self._logger.exception("Error handling a message on %r; message dropped", channel)
 
+    async def _watch(self) -> None:
+        """PING an idle connection; replace it if nothing at all came back in time.
+
+        redis-py's own health check only sends a PING before a read and never times the
+        answer, so a half-open connection would otherwise block the reader forever.
+        """
+        interval = self._health_check_interval
+        while self._running:
+            await asyncio.sleep(interval / 2)
+            idle = time.monotonic() - self._last_activity
+            if idle < interval or not self._connected:
+                continue
+            try:
+                await asyncio.wait_for(self._pubsub.ping(), interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._logger.debug("Watchdog PING could not be sent", exc_info=True)
+            await asyncio.sleep(interval)
+            if self._running and time.monotonic() - self._last_activity > 1.5 * interval:
+                self._lost(RedisTimeoutError(f"no reply from Redis for {interval * 1.5:.1f} s"))
+                connection = getattr(self._pubsub, "connection", None)
+                if connection is not None:
+                    await connection.disconnect(nowait=True)
+
     async def aclose(self) -> None:
         self._running = False
+        self._connected = False
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
                 await pubsub.aclose()
             except Exception:
                 self._logger.debug("Error closing the subscriber connection", exc_info=True)
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            await asyncio.wait([reader], timeout=5)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         for future in self._confirmations.values():
             future.cancel()
         self._confirmations.clear()
@@ -181,27 +253,60 @@ class Publisher:
         on_error: ErrorHandler,
         counters: Counters,
         high_water: int = 10_000,
+        stall_after: float = 1.0,
     ) -> None:
         self._client = client
-        self._counters = counters
         self._logger = logger
         self._on_error = on_error
+        self._counters = counters
         self._high_water = high_water
-        self._queue: list[tuple[bytes, bytes]] = []
+        self._stall_after = stall_after
+        self._queue: list[tuple[bytes, bytes, asyncio.Future[None] | None]] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._in_flight_since: float | None = None
+        self._failing = False
 
-    async def publish(self, channel: bytes, payload: bytes) -> None:
-        """Queue a message; waits only when the queue is full (Redis slower than the app)."""
-        self._queue.append((channel, payload))
+    async def publish(self, channel: bytes, payload: bytes, *, wait: bool = False) -> None:
+        """Queue a message. ``wait=True`` returns once Redis took it and raises
+        :class:`PublishError` if it could not; otherwise failures are only reported.
+
+        A full queue makes the caller wait while Redis keeps up, and drops the message when
+        Redis is failing or stalled, so app code never hangs on an outage.
+        """
+        if len(self._queue) >= self._high_water and not await self._room_in_queue():
+            self._counters.publish_failures += 1
+            if wait:
+                raise PublishError("Redis is unavailable; the publish queue is full")
+            return
+        future = asyncio.get_running_loop().create_future() if wait else None
+        self._queue.append((channel, payload, future))
         self._idle.clear()
         self._wakeup.set()
         if self._writer is None:
-            self._writer = asyncio.create_task(self._write_forever(), name="socketio-redis-writer")
-        if len(self._queue) >= self._high_water:
-            await self._idle.wait()
+            self._writer = asyncio.create_task(self._write_forever(), name="redis-writer")
+        if future is not None:
+            await future
+        elif len(self._queue) % 1024 == 0:
+            await asyncio.sleep(0)  # an emit loop that never yields still lets batches go
+
+    def _stalled(self) -> bool:
+        started = self._in_flight_since
+        return self._failing or (
+            started is not None and time.monotonic() - started > self._stall_after
+        )
+
+    async def _room_in_queue(self) -> bool:
+        while len(self._queue) >= self._high_water:
+            if self._stalled():
+                return False
+            try:
+                await asyncio.wait_for(self._idle.wait(), self._stall_after)
+            except asyncio.TimeoutError:
+                return False
+        return True
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been handed to Redis (or failed)."""
@@ -216,22 +321,40 @@ class Publisher:
                 await self._send(batch)
             self._idle.set()
 
-    async def _send(self, batch: list[tuple[bytes, bytes]]) -> None:
+    async def _send(self, batch: list[tuple[bytes, bytes, asyncio.Future[None] | None]]) -> None:
+        self._in_flight_since = time.monotonic()
+        error: BaseException | None = None
         try:
             if len(batch) == 1:
-                await self._client.publish(*batch[0])
+                await self._client.publish(batch[0][0], batch[0][1])
             else:
                 pipe = self._client.pipeline(transaction=False)
-                for channel, payload in batch:
+                for channel, payload, _ in batch:
                     pipe.publish(channel, payload)
                 await pipe.execute()
-            self._counters.published += len(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            error = exc
+        finally:
+            self._in_flight_since = None
+        if error is None:
+            self._counters.published += len(batch)
+            if self._failing:
+                self._failing = False
+                self._logger.warning("Publishing to Redis works again")
+        else:
             self._counters.publish_failures += len(batch)
-            self._logger.error("Failed to publish %d message(s) to Redis: %s", len(batch), exc)
-            self._on_error(exc)
+            if not self._failing:
+                self._failing = True
+                self._logger.error("Publishing to Redis failed (%s); messages are dropped", error)
+            self._on_error(error)
+        for _, _, future in batch:
+            if future is not None and not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(PublishError(f"publish to Redis failed: {error}"))
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Send what is queued (bounded by ``timeout``), then stop the writer."""
@@ -243,3 +366,7 @@ class Publisher:
         if writer is not None:
             writer.cancel()
             await asyncio.wait([writer], timeout=timeout)
+        for _, _, future in self._queue:
+            if future is not None and not future.done():
+                future.set_exception(PublishError("the adapter closed before this publish"))
+        self._queue.clear()
