@@ -26,7 +26,7 @@ from redis.exceptions import (
 from . import protocol as p
 from .cluster import ClusterAPI
 from .errors import AdapterClosedError, ConnectionFailedError, ProtocolError
-from .local import select_targets, send_event
+from .local import encode_event, select_targets, send_event, send_packets
 from .metrics import Counters
 from .options import build_options, create_clients, redacted
 from .parser import to_js_value
@@ -586,7 +586,13 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         targets = select_targets(
             self.rooms.get(namespace), message.target.rooms, message.target.except_rooms
         )
-        await send_event(self.server, namespace, data, targets)
+        if not targets:
+            return
+        try:
+            packets = encode_event(self.server, namespace, data)
+        except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
+            raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
+        await send_packets(self.server, packets, targets)
 
     async def _on_response(self, namespace: str, channel: bytes, payload: bytes) -> None:
         response = p.decode_response(self._parser, payload)

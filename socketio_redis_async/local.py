@@ -15,7 +15,7 @@ from socketio import packet as sio_packet
 
 from .protocol import Room
 
-__all__ = ["select_targets", "send_event"]
+__all__ = ["encode_event", "select_targets", "send_event", "send_packets"]
 
 Targets = list[tuple[str, str]]  # (sid, eio_sid)
 
@@ -46,13 +46,24 @@ def select_targets(
     return [(sid, eio_sid) for sid, eio_sid in members.items() if sid not in excluded]
 
 
-async def send_event(server: Any, namespace: str, data: list[Any], targets: Targets) -> None:
-    """Send ``data`` (``[event, *args]``) as one EVENT packet to every target, in order."""
-    if not targets:
-        return
+def encode_event(server: Any, namespace: str, data: list[Any]) -> list[eio_packet.Packet]:
+    """The Engine.IO packets of one EVENT, built once for any number of recipients.
+
+    Raises ``TypeError``/``ValueError`` when ``data`` cannot be sent to a client as JSON.
+    """
     encoded = server.packet_class(sio_packet.EVENT, namespace=namespace, data=data).encode()
     parts = encoded if isinstance(encoded, list) else [encoded]
-    eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
+    return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
+
+
+async def send_packets(server: Any, packets: list[eio_packet.Packet], targets: Targets) -> None:
+    """Queue the same packets on every target socket, in order, without a task per target."""
     for _, eio_sid in targets:
-        for pkt in eio_packets:
+        for pkt in packets:
             await server._send_eio_packet(eio_sid, pkt)
+
+
+async def send_event(server: Any, namespace: str, data: list[Any], targets: Targets) -> None:
+    """Send ``data`` (``[event, *args]``) as one EVENT packet to every target, in order."""
+    if targets:
+        await send_packets(server, encode_event(server, namespace, data), targets)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import socketio
 
 from . import protocol as p
+from .errors import ProtocolError
 from .handshake import build_handshake
-from .local import select_targets
+from .local import encode_event, select_targets
 from .parser import Parser, to_js_value
 
 __all__ = ["RequestResponder", "ServerSideHandler"]
@@ -144,10 +145,14 @@ class RequestResponder:
         targets = select_targets(
             self.rooms.get(namespace), request.target.rooms, request.target.except_rooms
         )
+        data = to_js_value(request.data)
+        try:
+            encode_event(self.server, namespace, data)
+        except (TypeError, ValueError) as exc:  # refused before answering: no half-done work
+            raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
         await self._publish_response(
             namespace, request.uid, p.ClientCountResponse(request.request_id, len(targets))
         )
-        data = to_js_value(request.data)
         for sid, eio_sid in targets:
             on_ack = functools.partial(self._forward_ack, namespace, request)
             ack_id = self._generate_ack_id(sid, on_ack)

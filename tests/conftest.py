@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 from support.redis_procs import RedisCluster, RedisServer
+
+# Hypothesis keeps its example database out of the working tree.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "socketio-redis-async-hypothesis")
 
 
 @pytest.fixture(scope="session")
