@@ -1,0 +1,284 @@
+"""Micro-benchmarks of the adapter's hot paths (pyperf).
+
+    .venv/bin/python bench/micro.py --fast -q              # every benchmark, about 4 minutes
+    .venv/bin/python bench/micro.py -o micro.json          # pyperf's full run, kept as JSON
+    .venv/bin/python bench/micro.py --fast --only 'fanout*'   # a subset (glob on the names)
+    .venv/bin/python -m pyperf compare_to old.json new.json   # before/after an optimisation
+
+Benchmarks (payload: the cluster benchmark's ``{"seq", "t", "pad"}``, about 100 bytes):
+  encode broadcast [all|room]      ``protocol.encode_broadcast`` with the adapter's parser
+  dispatch N=...                   ``adapter._on_redis_message`` for a broadcast from another
+                                   server: decode, select the targets, deliver to N sockets
+  dispatch room-miss N=1000        a broadcast for a room this server lacks (dropped undecoded)
+  fanout ours N=...                ``local.select_targets`` + ``local.send_event`` to N sockets
+  fanout stock N=...               python-socketio's ``AsyncManager.emit`` to the same N sockets
+
+The servers are real ``socketio.AsyncServer``s; ours has a real ``AsyncRedisAdapter``, started
+against a private redis-server (so it holds its routes and subscriptions as in production);
+the stock one a plain ``socketio.AsyncManager``. Their N clients are real
+``engineio.async_socket.AsyncSocket`` objects in ``sio.eio.sockets``, registered through the
+manager's ``pre_connect``/``connect`` (REDIS-PY-NOTES 5.6): delivery ends in each socket's
+queue, which is emptied, untimed, after every iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import fnmatch
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import socketio
+from engineio.async_socket import AsyncSocket
+
+try:
+    import pyperf
+except ImportError:  # pragma: no cover
+    raise SystemExit("bench/micro.py needs pyperf: .venv/bin/pip install pyperf") from None
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from socketio_redis_async import (
+    AsyncRedisAdapter,
+    local,
+    protocol,
+)
+from socketio_redis_async.parser import MSGPACK
+
+SIZES = (10, 100, 1000)
+PAD = "x" * 55  # the cluster benchmark's 100-byte payload
+OTHER_UID = "other1"  # the uid of the (imaginary) server that published the broadcast
+
+
+def payload(seq: int = 1) -> dict[str, Any]:
+    return {"seq": seq, "t": time.time() * 1000, "pad": PAD}
+
+
+# --- fixtures, built lazily in each worker (pyperf runs one benchmark per worker process) ---
+
+_loop: asyncio.AbstractEventLoop | None = None
+_cache: dict[Any, Any] = {}
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop
+
+
+async def add_sockets(sio: socketio.AsyncServer, n: int) -> list[AsyncSocket]:
+    sockets = []
+    for _ in range(n):
+        eio_sid = sio.eio.generate_id()
+        sock = AsyncSocket(sio.eio, eio_sid)
+        sock.connected = True
+        sio.eio.sockets[eio_sid] = sock
+        sid = await sio.manager.pre_connect(eio_sid, "/")
+        await sio.manager.connect(sid, "/")
+        sockets.append(sock)
+    return sockets
+
+
+def drain(sockets: list[AsyncSocket]) -> None:
+    now = time.time()
+    for sock in sockets:
+        queue = sock.queue
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        sock.last_ping = now  # never let the ping-timeout check close a socket
+
+
+def ours(n: int, redis_url: str) -> tuple[socketio.AsyncServer, list[AsyncSocket]]:
+    key = ("ours", n)
+    if key not in _cache:
+
+        async def build() -> tuple[socketio.AsyncServer, list[AsyncSocket]]:
+            mgr = AsyncRedisAdapter(redis_url, key=f"micro-{os.getpid()}-{n}")
+            sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
+            await mgr.start()
+            return sio, await add_sockets(sio, n)
+
+        _cache[key] = loop().run_until_complete(build())
+    return _cache[key]  # type: ignore[no-any-return]
+
+
+def stock(n: int) -> tuple[socketio.AsyncServer, list[AsyncSocket]]:
+    key = ("stock", n)
+    if key not in _cache:
+
+        async def build() -> tuple[socketio.AsyncServer, list[AsyncSocket]]:
+            sio = socketio.AsyncServer(async_mode="asgi", client_manager=socketio.AsyncManager())
+            return sio, await add_sockets(sio, n)
+
+        _cache[key] = loop().run_until_complete(build())
+    return _cache[key]  # type: ignore[no-any-return]
+
+
+def close_fixtures() -> None:
+    """Stop the adapters' reader tasks before the worker exits."""
+    if _loop is None:
+        return
+    for (kind, _), (sio, _) in _cache.items():
+        if kind == "ours":
+            _loop.run_until_complete(sio.manager.aclose())
+    _loop.close()
+
+
+def timed_async(loops: int, op: Callable[[], Awaitable[Any]], sockets: list[AsyncSocket]) -> float:
+    """Run ``op`` ``loops`` times on the worker's loop; only ``op`` is timed."""
+
+    async def run() -> float:
+        total = 0.0
+        clock = time.perf_counter
+        for _ in range(loops):
+            t0 = clock()
+            await op()
+            total += clock() - t0
+            drain(sockets)
+        return total
+
+    return loop().run_until_complete(run())
+
+
+# --- the benchmarks -----------------------------------------------------------------------
+
+
+def bench_encode(loops: int, room: str | None) -> float:
+    target = protocol.Target((room,) if room else ())
+    data = ["m", payload()]
+    encode = protocol.encode_broadcast
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        encode(MSGPACK, "server", "/", data, target)
+    return time.perf_counter() - t0
+
+
+def bench_dispatch(loops: int, n: int, redis_url: str, room_miss: bool) -> float:
+    sio, sockets = ours(n, redis_url)
+    mgr = sio.manager
+    channels = protocol.Channels(mgr.prefix, "/")
+    if room_miss:
+        target = protocol.Target(("absent-room",))
+        channel = channels.room("absent-room")
+    else:
+        target = protocol.Target(())
+        channel = channels.broadcast
+    message = protocol.encode_broadcast(MSGPACK, OTHER_UID, "/", ["m", payload()], target)
+    pattern = channels.pattern
+
+    def op() -> Awaitable[None]:
+        return mgr._on_redis_message(channel, message, pattern)  # type: ignore[no-any-return]
+
+    # Sanity check (untimed): the message reaches every socket, or none for a room miss.
+    loop().run_until_complete(op())
+    delivered = sum(sock.queue.qsize() for sock in sockets)
+    expected = 0 if room_miss else n
+    if delivered != expected:
+        raise RuntimeError(f"dispatch delivered {delivered} packets, expected {expected}")
+    drain(sockets)
+    return timed_async(loops, op, sockets)
+
+
+def bench_fanout_ours(loops: int, n: int, redis_url: str) -> float:
+    sio, sockets = ours(n, redis_url)
+    data = ["m", payload()]
+
+    def op() -> Awaitable[None]:
+        targets = local.select_targets(sio.manager.rooms.get("/"), ())
+        return local.send_event(sio, "/", data, targets)
+
+    return timed_async(loops, op, sockets)
+
+
+def bench_fanout_stock(loops: int, n: int) -> float:
+    sio, sockets = stock(n)
+    data = payload()
+
+    def op() -> Awaitable[None]:
+        return sio.manager.emit("m", data, namespace="/")  # type: ignore[no-any-return]
+
+    return timed_async(loops, op, sockets)
+
+
+# --- a private redis-server for the adapter (started by the pyperf parent) -----------------
+
+
+def start_redis() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server not found: run ./scripts/bench.sh (it installs it)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="micro-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    atexit.register(stop)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise SystemExit("redis-server did not start")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def main() -> None:
+    def add_cmdline_args(cmd: list[str], args: Any) -> None:
+        cmd.extend(["--redis-url", args.redis_url, "--only", args.only])
+
+    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
+    runner.argparser.add_argument("--redis-url", help="default: a private redis-server")
+    runner.argparser.add_argument(
+        "--only", default="*", help="run the benchmarks whose name matches this glob"
+    )
+    args = runner.parse_args()
+    if not args.redis_url and not args.worker:
+        args.redis_url = start_redis()
+    url = args.redis_url
+    runner.metadata["payload"] = "{seq, t, pad}, about 100 bytes"
+    if args.worker:
+        atexit.register(close_fixtures)
+
+    benchmarks: list[tuple[str, Callable[..., float], tuple[Any, ...]]] = [
+        ("encode broadcast all", bench_encode, (None,)),
+        ("encode broadcast room", bench_encode, ("room-3",)),
+        *((f"dispatch N={n}", bench_dispatch, (n, url, False)) for n in SIZES),
+        ("dispatch room-miss N=1000", bench_dispatch, (1000, url, True)),
+    ]
+    for n in SIZES:
+        benchmarks.append((f"fanout ours N={n}", bench_fanout_ours, (n, url)))
+        benchmarks.append((f"fanout stock N={n}", bench_fanout_stock, (n,)))
+    for name, func, bench_args in benchmarks:
+        if fnmatch.fnmatchcase(name, args.only):
+            runner.bench_time_func(name, func, *bench_args)
+
+
+if __name__ == "__main__":
+    main()
