@@ -32,7 +32,7 @@ from .options import build_options, create_clients, redacted
 from .parser import MsgpackParser, to_js_value
 from .requests import ClientAckEntry, RequestTable
 from .responder import RequestResponder, ServerSideHandler
-from .transport import Publisher, Subscriber
+from .transport import Publisher, Subscriber, describe
 
 __all__ = ["AsyncRedisAdapter"]
 
@@ -227,7 +227,17 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         if self._closed:
             raise AdapterClosedError("this adapter was closed; create a new one")
         await self._check_connection()
-        await asyncio.gather(*(self._ensure_namespace(ns) for ns in self._declared_namespaces()))
+        try:
+            await asyncio.gather(
+                *(self._ensure_namespace(ns) for ns in self._declared_namespaces())
+            )
+        except ResponseError as exc:
+            raise ConnectionFailedError(
+                f"Redis refused the adapter's subscriptions at {self._describe_server()} "
+                f"({describe(exc)}): an ACL user needs the channels "
+                f"{self._options.key}#<nsp>#*, {self._options.key}-request#<nsp># and "
+                f"{self._options.key}-response#<nsp>#* (pattern rules are matched literally)"
+            ) from exc
 
     async def _check_connection(self) -> None:
         """Fail fast, and clearly, when Redis refuses us or cannot be reached at start-up."""
@@ -360,7 +370,9 @@ class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  #
         if namespace in self.rooms or self._subscribed.get(namespace) is not subscribing:
             return  # a socket arrived meanwhile, or someone else released it
         del self._subscribed[namespace]  # from here on, a new socket subscribes afresh
-        ch = self._channels_of(namespace)
+        ch = self._channels.pop(namespace, None) or p.Channels(self._options.key, namespace)
+        for name in (ch.pattern, ch.request, ch.response, ch.specific_response(self._uid)):
+            self._routes.pop(name, None)
         await self._subscriber.unsubscribe(
             patterns=[ch.pattern],
             channels=[ch.request, ch.response, ch.specific_response(self._uid)],

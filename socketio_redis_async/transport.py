@@ -30,12 +30,13 @@ from typing import Any
 import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import PublishError
 from .metrics import Counters
 
-__all__ = ["MessageHandler", "Publisher", "Subscriber", "backoff_delay"]
+__all__ = ["MessageHandler", "Publisher", "Subscriber", "backoff_delay", "describe"]
 
 # channel, payload, matched pattern (None for a plain channel message)
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
@@ -47,6 +48,11 @@ PUBLISH_TIMEOUT = 5.0
 _PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 5.0
+
+
+def describe(exc: BaseException) -> str:
+    """An error's text, or its type when it has none (redis-py 8 ACL errors often do)."""
+    return str(exc) or type(exc).__name__
 
 
 def backoff_delay(attempt: int, base: float = _BACKOFF_BASE, cap: float = _BACKOFF_CAP) -> float:
@@ -150,9 +156,12 @@ class Subscriber:
                 self._lost(exc)
                 await asyncio.sleep(backoff_delay(failures))
                 continue
-            except Exception as exc:  # e.g. a ResponseError mid-handshake: keep reading
+            except ResponseError as exc:
+                self._refused(exc)
+                continue
+            except Exception as exc:
                 failures += 1
-                self._logger.warning("Unexpected error reading from Redis: %r", exc)
+                self._logger.warning("Unexpected error reading from Redis: %s", describe(exc))
                 self._on_error(exc)
                 await asyncio.sleep(backoff_delay(failures))
                 continue
@@ -174,6 +183,17 @@ class Subscriber:
         if not connection.is_connected:
             await connection.connect()
         return await connection.read_response(timeout=math.inf, push_request=True)
+
+    def _refused(self, exc: ResponseError) -> None:
+        """Redis answered a (un)subscribe with an error, e.g. NOPERM for an ACL user whose
+        channel rules do not cover the key: whoever waits for a confirmation learns why."""
+        waiting = [f for f in self._confirmations.values() if not f.done()]
+        self._confirmations.clear()
+        for future in waiting:
+            future.set_exception(exc)
+        if not waiting:
+            self._logger.warning("Redis refused a subscription command: %s", describe(exc))
+            self._on_error(exc)
 
     def _lost(self, exc: BaseException) -> None:
         """One log line per outage, however many retries it takes."""

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from prometheus_metrics import make_app  # noqa: E402
+from prometheus_metrics import make_app
 
 
 async def test_metrics_endpoint(redis_url):

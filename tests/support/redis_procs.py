@@ -3,6 +3,10 @@
 Tests never touch a shared Redis (127.0.0.1:6379): each server here gets its own port and
 temporary directory, so tests can stop, pause, restart or kill it without hurting anyone
 else. Everything started is killed at interpreter exit as a safety net.
+
+``RedisServer(tls=True)`` serves TLS only (``rediss://``), with a throw-away CA and
+certificates that ``openssl`` writes into the server's directory at start-up;
+``RedisServer.acl_setuser`` adds ACL users to a running server.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -17,6 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +32,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["RedisCluster", "RedisServer", "free_port"]
+__all__ = ["RedisCluster", "RedisServer", "TlsFiles", "free_port", "make_tls_files"]
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -61,6 +67,100 @@ def _free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a throw-away PKI: a CA, a server certificate for 127.0.0.1/localhost
+    (subjectAltName) and a client certificate, all signed by the CA, keys unencrypted."""
+
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+_CA_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = {cn}
+[ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+"""
+
+_LEAF_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = {cn}
+[ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = {usage}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+{san}
+"""
+
+# EC keys: generated in milliseconds, unlike RSA ones.
+_NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [_require("openssl"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed:\n{done.stdout}{done.stderr}")
+
+
+def make_tls_files(directory: Path, *, ca_name: str = "socketio-redis-async test CA") -> TlsFiles:
+    """Write a CA and a server and a client certificate signed by it into ``directory``.
+
+    The server certificate names ``IP:127.0.0.1`` and ``DNS:localhost`` in its
+    subjectAltName, so clients verify it with hostname checking on. Certificates are valid
+    for two days; a new directory gets a new CA, so two calls yield CAs that distrust each
+    other.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(
+        *(directory / name for name in (
+            "ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key",
+        ))
+    )  # fmt: skip
+    (directory / "ca.cnf").write_text(_CA_CONFIG.format(cn=ca_name))
+    _openssl(
+        "req", "-x509", "-new", *_NEW_KEY, "-config", "ca.cnf", "-extensions", "ext",
+        "-days", "2", "-keyout", files.ca_key.name, "-out", files.ca_cert.name,
+        cwd=directory,
+    )  # fmt: skip
+    leaves = (
+        ("server", "localhost", "serverAuth", "subjectAltName = IP:127.0.0.1, DNS:localhost"),
+        ("client", "socketio-redis-async test client", "clientAuth", ""),
+    )
+    for name, cn, usage, san in leaves:
+        (directory / f"{name}.cnf").write_text(_LEAF_CONFIG.format(cn=cn, usage=usage, san=san))
+        _openssl(
+            "req", "-new", *_NEW_KEY, "-config", f"{name}.cnf",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            cwd=directory,
+        )  # fmt: skip
+        _openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-days", "2",
+            "-CA", files.ca_cert.name, "-CAkey", files.ca_key.name,
+            "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
+            "-extfile", f"{name}.cnf", "-extensions", "ext", "-out", f"{name}.crt",
+            cwd=directory,
+        )  # fmt: skip
+    return files
+
+
 def _require(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
@@ -76,6 +176,12 @@ class RedisServer:
 
     The port is fixed at construction, so :meth:`restart` brings the server back where
     clients expect it (which is what reconnect tests need).
+
+    With ``tls=True`` the port serves TLS only (``--tls-port``, plain ``--port 0``) and
+    :attr:`url` is ``rediss://``; the certificates (:attr:`tls_files`, :attr:`ca_path`) are
+    made at the first start and kept across restarts. ``tls_auth_clients`` is Redis's
+    ``tls-auth-clients``: ``"no"`` (default), ``"optional"`` or ``"yes"`` (then
+    :meth:`ssl_options` includes the client certificate).
     """
 
     def __init__(
@@ -84,10 +190,17 @@ class RedisServer:
         *,
         extra_args: Sequence[str] = (),
         password: str | None = None,
+        tls: bool = False,
+        tls_auth_clients: str = "no",
     ) -> None:
+        if tls_auth_clients not in ("no", "optional", "yes"):
+            raise ValueError(f"tls_auth_clients must be no, optional or yes: {tls_auth_clients!r}")
         self.port = port if port is not None else free_port()
         self.extra_args = tuple(extra_args)
         self.password = password
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
+        self._tls_files: TlsFiles | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
         self._paused = False
@@ -101,7 +214,44 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}{HOST}:{self.port}/0"
+        return f"{self.scheme}://{auth}{HOST}:{self.port}/0"
+
+    @property
+    def scheme(self) -> str:
+        return "rediss" if self.tls else "redis"
+
+    def url_for(self, username: str, password: str) -> str:
+        """The URL of this server for an ACL user (see :meth:`acl_setuser`)."""
+        auth = f"{quote(username, safe='')}:{quote(password, safe='')}@"
+        return f"{self.scheme}://{auth}{HOST}:{self.port}/0"
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """The CA, server and client certificates of a TLS server (made on first use)."""
+        if not self.tls:
+            raise RuntimeError(f"{self!r} does not serve TLS")
+        if self._tls_files is None:
+            self._tls_files = make_tls_files(self.dir / "tls")
+        return self._tls_files
+
+    @property
+    def ca_path(self) -> str:
+        """The CA certificate clients must trust (``redis_options={"ssl_ca_certs": ...}``)."""
+        return str(self.tls_files.ca_cert)
+
+    def ssl_options(self, *, client_cert: bool | None = None) -> dict[str, Any]:
+        """redis-py keyword arguments that make a trusted TLS client of this server.
+
+        The client certificate is included when ``client_cert`` is true, or by default
+        when the server requires one (``tls_auth_clients="yes"``).
+        """
+        if client_cert is None:
+            client_cert = self.tls_auth_clients == "yes"
+        options: dict[str, Any] = {"ssl_ca_certs": self.ca_path}
+        if client_cert:
+            options["ssl_certfile"] = str(self.tls_files.client_cert)
+            options["ssl_keyfile"] = str(self.tls_files.client_key)
+        return options
 
     @property
     def dir(self) -> Path:
@@ -126,7 +276,21 @@ class RedisServer:
     def client(self, **kwargs: Any) -> redis.Redis:
         """A sync client for this server, without retries so failures show; caller closes it."""
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        if self.tls:
+            kwargs.setdefault("ssl", True)
+            for name, value in self.ssl_options().items():
+                kwargs.setdefault(name, value)
         return redis.Redis(host=HOST, port=self.port, password=self.password, **kwargs)
+
+    def acl_setuser(self, username: str, *rules: str) -> None:
+        """``ACL SETUSER username rule...`` as the default user (``reset`` is prepended, so
+        the user has exactly ``rules``: e.g. ``"on", ">pw", "&chan#*", "+publish"``)."""
+        with self.client(socket_timeout=2) as c:
+            c.execute_command("ACL", "SETUSER", username, "reset", *rules)
+
+    def acl_deluser(self, username: str) -> None:
+        with self.client(socket_timeout=2) as c:
+            c.execute_command("ACL", "DELUSER", username)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,9 +298,21 @@ class RedisServer:
         """Spawn the server and wait until it answers PING."""
         if self.is_running:
             return self
+        if self.tls:
+            files = self.tls_files
+            ports = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(files.server_cert),
+                "--tls-key-file", str(files.server_key),
+                "--tls-ca-cert-file", str(files.ca_cert),
+                "--tls-auth-clients", self.tls_auth_clients,
+            ]  # fmt: skip
+        else:
+            ports = ["--port", str(self.port)]
         cmd = [
             _require("redis-server"),
-            "--port", str(self.port),
+            *ports,
             "--bind", HOST,
             "--save", "",
             "--appendonly", "no",
@@ -238,6 +414,7 @@ class RedisServer:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        self._tls_files = None
 
     # -- async wrappers and context managers -------------------------------------------------
 
@@ -263,7 +440,8 @@ class RedisServer:
 
     def __repr__(self) -> str:
         state = "paused" if self._paused else "running" if self.is_running else "stopped"
-        return f"<RedisServer {HOST}:{self.port} {state}>"
+        tls = " tls" if self.tls else ""
+        return f"<RedisServer {HOST}:{self.port}{tls} {state}>"
 
 
 class RedisCluster:

@@ -130,7 +130,8 @@ async def start_server(
         _install_handlers(sio, namespaces)
         app = web.Application()
         sio.attach(app)
-        runner = web.AppRunner(app)
+        # shutdown_timeout: clients still connected at stop must not hold it for a minute
+        runner = web.AppRunner(app, shutdown_timeout=1)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
 
