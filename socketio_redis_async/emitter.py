@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from .errors import AdapterClosedError
 from .options import DEFAULT_URL, parse_url_argument, resolve_parser
-from .parser import Parser, integral_floats_as_ints
+from .parser import MsgpackParser, Parser, integral_floats_as_ints
 from .protocol import (
     EMITTER_UID,
     RESERVED_EVENTS,
@@ -281,9 +281,15 @@ class _EmitterBase:
         _check_no_ack(args, "emit")
         self._shared.check_open()
         scope = self._scope
-        payload = encode_emitter_broadcast(
-            self._shared.parser, scope.nsp, [event, *args], scope.target()
-        )
+        data = [event, *args]
+        parser = self._shared.parser
+        payload = encode_emitter_broadcast(parser, scope.nsp, data, scope.target())
+        if isinstance(parser, MsgpackParser) and b"\xcb" in payload:
+            # Maybe an integral float: @socket.io/redis-emitter (notepack) writes 1.0 as 1.
+            # Unlike the adapter, an emitter has no local clients to stay consistent with.
+            payload = encode_emitter_broadcast(
+                parser, scope.nsp, integral_floats_as_ints(data), scope.target()
+            )
         return self._shared.channels_of(scope.nsp).for_target(scope.rooms), payload
 
     def _request_message(

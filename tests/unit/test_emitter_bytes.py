@@ -197,8 +197,8 @@ async def test_namespace_and_key(flavor: Flavor) -> None:
     assert decode(flavor.published[0][1])[1] == {"type": 2, "data": ["a"], "nsp": "/admin"}
 
 
-async def test_binary_ints_and_unicode_match_notepack(flavor: Flavor) -> None:
-    await run(flavor.make().emit("t", b"\x00\xff", 1, 0, 1.5, "é", None, [1, {"k": True}]))
+async def test_binary_integral_floats_and_unicode_match_notepack(flavor: Flavor) -> None:
+    await run(flavor.make().emit("t", b"\x00\xff", 1.0, -0.0, 1.5, "é", None, [1, {"k": True}]))
     payload = flavor.published[0][1]
     # notepack writes integral numbers as the smallest int and Buffers as bin
     data = "a174c40200ff0100cb3ff8000000000000a2c3a9c09201 81a16bc3".replace(" ", "")
