@@ -19,6 +19,9 @@ from .protocol import Room
 __all__ = ["encode_event", "encode_text_event", "select_targets", "send_event", "send_packets"]
 
 Targets = list[tuple[str, str]]  # (sid, eio_sid)
+# json.dumps with non-default options builds an encoder per call; this one is built once.
+# Same output as python-socketio's dumps(data, separators=(",", ":")) for plain JSON data.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def select_targets(
@@ -60,7 +63,7 @@ def encode_text_event(server: Any, namespace: str, data: list[Any]) -> list[Any]
     if packet_class is not sio_packet.Packet or packet_class.json.dumps is not json.dumps:
         return None
     try:
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        text = _JSON_ENCODER.encode(data)
     except (TypeError, ValueError):
         return None
     prefix = "2" if namespace == "/" else f"2{namespace},"
