@@ -45,7 +45,6 @@ class RequestResponder:
             self, sid: str, namespace: str, room: Any, eio_sid: Any = ...
         ) -> None: ...
         def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None: ...
-        def is_sid_room(self, namespace: str, room: Any) -> bool: ...
         def get_rooms(self, sid: str, namespace: str) -> list[Any]: ...
         def _generate_ack_id(self, sid: str, callback: Callable[..., Any]) -> int: ...
         async def _publish_response(
@@ -107,12 +106,12 @@ class RequestResponder:
     def _join_or_leave(
         self, namespace: str, target: p.Target, rooms: Iterable[p.Room], join: bool
     ) -> None:
-        for sid, eio_sid in select_targets(
-            self.rooms.get(namespace), target.rooms, target.except_rooms
-        ):
+        namespace_rooms = self.rooms.get(namespace)
+        sids = namespace_rooms.get(None, {}) if namespace_rooms else {}
+        for sid, eio_sid in select_targets(namespace_rooms, target.rooms, target.except_rooms):
             for room in rooms:
                 if join:
-                    if self.is_sid_room(namespace, room) and room != sid:
+                    if room in sids and room != sid:
                         continue  # python-socketio forbids entering another socket's room
                     self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
                 else:

@@ -7,7 +7,7 @@ tasks, ``mgr.rooms``, pending requests, the subscriptions Redis holds (``PUBSUB 
 bound. The figures are printed (``pytest -s`` shows them).
 
 Real websocket clients are used for a representative number of cycles; the 10,000-cycle and
-1,000-room phases drive the manager API directly (``pre_connect``/``connect``,
+1,000-room phases drive the manager API directly (``connect``,
 ``enter_room``, ``leave_room``, ``disconnect``), which is what python-socketio calls.
 """
 
@@ -278,9 +278,10 @@ async def managers(fresh_redis: RedisServer) -> AsyncIterator[tuple[AsyncRedisAd
 
 
 async def connect(mgr: AsyncRedisAdapter, eio_sid: str, namespace: str = "/") -> str:
-    sid = await mgr.pre_connect(eio_sid, namespace)
+    """``connect(eio_sid)``: a complete connection on python-socketio 5.16 to 5.18+ alike."""
+    sid = await mgr.connect(eio_sid, namespace)
     assert sid is not None
-    return str(await mgr.connect(sid, namespace))
+    return str(sid)
 
 
 async def socket_cycles(mgrs: tuple[AsyncRedisAdapter, ...], cycles: int, offset: int) -> None:
