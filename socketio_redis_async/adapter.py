@@ -31,7 +31,7 @@ from .metrics import Counters
 from .options import build_options, create_clients, redacted
 from .parser import MsgpackParser, to_js_value
 from .requests import ClientAckEntry, RequestTable
-from .responder import RequestResponder, ServerSideHandler
+from .responder import ServerSideHandler
 from .transport import Publisher, Subscriber, describe
 
 __all__ = ["AsyncRedisAdapter"]
@@ -62,7 +62,7 @@ def _as_rooms(value: Any, name: str) -> tuple[p.Room, ...]:
     return rooms
 
 
-class AsyncRedisAdapter(ClusterAPI, RequestResponder, socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc]
     """Client manager that joins python-socketio servers, and Node ones, through Redis.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL, or the ``"host:port"`` form.

@@ -8,8 +8,7 @@ of the namespace's request channel (every subscribed server, Node or Python, onc
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import socketio
@@ -19,7 +18,7 @@ from .errors import RequestTimeoutError
 from .local import select_targets
 from .remote_socket import RemoteSocket
 from .requests import BroadcastAckEntry, CollectEntry, RequestTable, run_bounded
-from .responder import ServerSideHandler
+from .responder import RequestResponder, ServerSideHandler
 from .transport import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
@@ -87,34 +86,22 @@ def _server_side_answer(response: p.AnyResponse) -> Any:
     return response.args[0] if response.args else None
 
 
-class ClusterAPI:
-    """Mixin of :class:`AsyncRedisAdapter`: cluster-wide operations."""
+class ClusterAPI(RequestResponder):
+    """Mixin of :class:`AsyncRedisAdapter`: cluster-wide operations.
+
+    It builds on :class:`RequestResponder`, whose local operations (details of the sockets,
+    joins, disconnects) are the local half of every cluster-wide one.
+    """
 
     if TYPE_CHECKING:
-        rooms: dict[str, dict[Any, Any]]
-        server: Any
-        logger: logging.Logger
-        _uid: str
         _pub: aioredis.Redis
         _options: AdapterOptions
         _pending: RequestTable
         _counters: Counters
-        _server_side_handlers: dict[tuple[str, str], ServerSideHandler]
 
         def _channels_of(self, namespace: str) -> p.Channels: ...
         async def _ensure_namespace(self, namespace: str) -> None: ...
         async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None: ...
-        async def _socket_details(
-            self, namespace: str, target: p.Target
-        ) -> list[dict[str, Any]]: ...
-        def _local_rooms(self, namespace: str) -> list[Any]: ...
-        def _join_or_leave(
-            self, namespace: str, target: p.Target, rooms: Iterable[p.Room], join: bool
-        ) -> None: ...
-        async def _disconnect_targets(
-            self, namespace: str, target: p.Target, close: bool
-        ) -> None: ...
-        def _generate_ack_id(self, sid: str, callback: Callable[..., Any]) -> int: ...
 
     async def server_count(self, namespace: str = "/") -> int:
         """Servers (Node and Python) subscribed to the namespace, this one included."""

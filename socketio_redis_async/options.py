@@ -191,8 +191,9 @@ def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Re
     """The adapter's own clients, with retry policies that suit each role.
 
     The subscriber does not retry inside redis-py: the reader owns reconnection, so every
-    outage is seen, logged once and counted; it speaks RESP2. The publisher retries briefly, then reports:
-    an emit must not hang on an outage. ``redis_options`` may override both.
+    outage is seen, logged once and counted; it speaks RESP2. The publishing client's other
+    commands (PING, PUBSUB NUMSUB) retry briefly, then report: nothing may hang on an outage.
+    ``redis_options`` may override both.
     """
     assert options.url is not None
     pub_defaults: dict[str, Any] = {
