@@ -1,21 +1,18 @@
-"""``AsyncRedisAdapter``: python-socketio's client manager, clustered over Redis.
+"""``AsyncRedisAdapter``: the classic Pub/Sub transport of Node's ``@socket.io/redis-adapter``.
 
-It subclasses ``socketio.AsyncManager`` and keeps its local bookkeeping; what it adds is the
-Node ``@socket.io/redis-adapter`` protocol on top: every emit is published for the other
-servers (Node or Python), every broadcast they publish is delivered to the local clients,
-and per-socket operations on sockets hosted elsewhere become requests the host honours.
+The operations live in :class:`~.core.AdapterCore`; this module decides how they travel:
+broadcasts on ``key#nsp#[room#]`` (one PSUBSCRIBE per namespace), requests and responses on
+``key-request#nsp#`` and ``key-response#nsp#[uid#]``, all on one subscriber connection and
+one batching publisher (:mod:`.transport`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-import socketio
 from redis.exceptions import (
     AuthenticationError,
     NoPermissionError,
@@ -24,45 +21,16 @@ from redis.exceptions import (
 )
 
 from . import protocol as p
-from .cluster import ClusterAPI
-from .errors import AdapterClosedError, ConnectionFailedError, ProtocolError
-from .local import encode_event, encode_text_event, select_targets, send_event, send_packets
-from .metrics import Counters
+from .core import AdapterCore
+from .errors import ConnectionFailedError
 from .options import build_options, create_clients, redacted
-from .parser import MsgpackParser, to_js_value
-from .requests import ClientAckEntry, RequestTable
-from .responder import ServerSideHandler
+from .parser import MsgpackParser
 from .transport import Publisher, Subscriber, describe
 
 __all__ = ["AsyncRedisAdapter"]
 
-_default_logger = logging.getLogger("socketio_redis_async")
-# How long acks of remote clients for emit(..., callback=cb) are awaited; python-socketio's
-# call() gives up after 60 s by default, so waiting longer would only hold memory.
-CALLBACK_ACK_TIMEOUT = 60.0
 
-
-def _as_args(data: Any) -> list[Any]:
-    """python-socketio's convention: a tuple is several arguments, None is none."""
-    if isinstance(data, tuple):
-        return list(data)
-    return [] if data is None else [data]
-
-
-def _as_rooms(value: Any, name: str) -> tuple[p.Room, ...]:
-    """``to``/``skip_sid`` as python-socketio reads them: falsy = none, list/tuple = many."""
-    if not value and value != 0:
-        return ()
-    rooms = tuple(value) if isinstance(value, (list, tuple, set, frozenset)) else (value,)
-    for room in rooms:
-        if isinstance(room, bool) or not isinstance(room, (str, int)):
-            raise TypeError(
-                f"{name} must be a room name (str or int) or a list of them, got {room!r}"
-            )
-    return rooms
-
-
-class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisAdapter(AdapterCore):
     """Client manager that joins python-socketio servers, and Node ones, through Redis.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL, or the ``"host:port"`` form.
@@ -95,8 +63,6 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
         sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
         app = socketio.ASGIApp(sio, on_startup=mgr.start, on_shutdown=mgr.aclose)
     """
-
-    name = "socketio-redis-async"
 
     def __init__(
         self,
@@ -134,10 +100,7 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
             strict=strict,
             health_check_interval=health_check_interval,
         )
-        super().__init__()
-        self.logger = options.logger or _default_logger
-        self._options = options
-        self._uid = p.new_uid()
+        super().__init__(options, p.new_uid())
         self._parser = options.parser
         # A cheap byte scan a parser may offer; a custom parser gets the safe answer.
         self._needs_js_rendering: Callable[[bytes], bool] = getattr(
@@ -154,7 +117,6 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
             pub, sub = options.pub_client, options.sub_client or options.pub_client
         self._pub: aioredis.Redis = pub
         self._sub: aioredis.Redis = sub
-        self._counters = Counters()
         self._publisher = Publisher(
             pub, logger=self.logger, on_error=self._report_error, counters=self._counters
         )
@@ -166,26 +128,16 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
             counters=self._counters,
             health_check_interval=options.health_check_interval,
         )
+        self._classic_options = options
         self._channels: dict[str, p.Channels] = {}
         self._routes: dict[bytes, tuple[str, Callable[[str, bytes, bytes], Any]]] = {}
-        self._subscribed: dict[str, asyncio.Future[None]] = {}
-        self._pending = RequestTable(self._counters)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._connected_at: dict[tuple[str, str], float] = {}
-        self._server_side_handlers: dict[tuple[str, str], ServerSideHandler] = {}
-        self._closed = False
 
-    # --- public, read-only --------------------------------------------------------------
-
-    @property
-    def uid(self) -> str:
-        """This server's id in the cluster (Node's ``uid``)."""
-        return self._uid
+    # --- public, read-only ----------------------------------------------------------------
 
     @property
     def prefix(self) -> str:
         """The channel prefix (Node's ``key``)."""
-        return self._options.key
+        return self._classic_options.key
 
     @property
     def pub_client(self) -> aioredis.Redis:
@@ -200,46 +152,9 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
         """Whether the subscriber connection is up with all its subscriptions in place."""
         return self._subscriber.connected
 
-    def stats(self) -> dict[str, int]:
-        """Counters since start: published, publish_failures, received, dropped_malformed,
-        dropped_unknown_room, reconnects, pending_requests."""
-        return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
+    # --- the transport: connection and subscriptions --------------------------------------
 
-    @property
-    def namespaces(self) -> frozenset[str]:
-        """Namespaces this server is subscribed to."""
-        return frozenset(ns for ns, done in self._subscribed.items() if done.done())
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def initialize(self) -> None:
-        """Called by python-socketio on the first connection: subscribe in the background."""
-        super().initialize()
-        if not self._closed:
-            self._spawn(self.start())
-
-    async def start(self) -> None:
-        """Subscribe every namespace the server declares (and ``/``), then return.
-
-        Call it at application start-up so this server counts in ``PUBSUB NUMSUB`` (and
-        receives broadcasts) before its first client connects; it is idempotent.
-        """
-        if self._closed:
-            raise AdapterClosedError("this adapter was closed; create a new one")
-        await self._check_connection()
-        try:
-            await asyncio.gather(
-                *(self._ensure_namespace(ns) for ns in self._declared_namespaces())
-            )
-        except ResponseError as exc:
-            raise ConnectionFailedError(
-                f"Redis refused the adapter's subscriptions at {self._describe_server()} "
-                f"({describe(exc)}): an ACL user needs the channels "
-                f"{self._options.key}#<nsp>#*, {self._options.key}-request#<nsp># and "
-                f"{self._options.key}-response#<nsp>#* (pattern rules are matched literally)"
-            ) from exc
-
-    async def _check_connection(self) -> None:
+    async def _connect_transport(self) -> None:
         """Fail fast, and clearly, when Redis refuses us or cannot be reached at start-up."""
         where = self._describe_server()
         try:
@@ -254,281 +169,72 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
             raise ConnectionFailedError(f"cannot connect to Redis at {where}: {exc}") from exc
 
     def _describe_server(self) -> str:
-        if self._options.url is not None:
-            return redacted(self._options.url)
+        if self._classic_options.url is not None:
+            return redacted(self._classic_options.url)
         kwargs = self._pub.connection_pool.connection_kwargs
         return f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
 
-    async def aclose(self) -> None:
-        """Unsubscribe, stop the background tasks and close the clients the adapter created.
-
-        Idempotent. Clients passed as ``pub_client``/``sub_client`` are left open.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._pending.close()
+    async def _close_transport(self) -> None:
         await self._subscriber.aclose()
         await self._publisher.aclose()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
         if self._owns_clients:
             await self._pub.aclose()
             await self._sub.aclose()
-
-    close = aclose
-
-    async def __aenter__(self) -> AsyncRedisAdapter:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def flush(self) -> None:
         """Wait until every message published so far has reached Redis."""
         await self._publisher.flush()
 
-    def _declared_namespaces(self) -> set[str]:
-        names = {"/"}
-        server = self.server
-        if server is not None:
-            names.update(k for k in server.handlers if isinstance(k, str))
-            names.update(k for k in server.namespace_handlers if isinstance(k, str))
-            if isinstance(server.namespaces, (list, tuple, set)):
-                names.update(server.namespaces)
-        names.update(namespace for namespace, _ in self._server_side_handlers)
-        return names
-
     def _channels_of(self, namespace: str) -> p.Channels:
         channels = self._channels.get(namespace)
         if channels is None:
-            channels = self._channels[namespace] = p.Channels(self._options.key, namespace)
+            channels = self._channels[namespace] = p.Channels(self.prefix, namespace)
         return channels
 
-    async def _ensure_namespace(self, namespace: str) -> None:
-        """Subscribe a namespace's channels once; concurrent callers share the wait."""
-        done = self._subscribed.get(namespace)
-        if done is None:
-            done = self._subscribed[namespace] = asyncio.ensure_future(self._subscribe(namespace))
-        await asyncio.shield(done)
-
-    async def _subscribe(self, namespace: str) -> None:
+    async def _subscribe_namespace(self, namespace: str) -> None:
         ch = self._channels_of(namespace)
         specific = ch.specific_response(self._uid)
         self._routes[ch.pattern] = (namespace, self._on_broadcast)
-        self._routes[ch.request] = (namespace, self._on_request)
-        self._routes[ch.response] = (namespace, self._on_response)
-        self._routes[specific] = (namespace, self._on_response)
+        self._routes[ch.request] = (namespace, self._on_request_payload)
+        self._routes[ch.response] = (namespace, self._on_response_payload)
+        self._routes[specific] = (namespace, self._on_response_payload)
         try:
             await self._subscriber.subscribe(
                 patterns=[ch.pattern], channels=[ch.request, ch.response, specific]
             )
-        except BaseException:
-            self._subscribed.pop(namespace, None)
-            raise
-        self.logger.info("Subscribed to namespace %s under key %s", namespace, self._options.key)
+        except ResponseError as exc:
+            raise ConnectionFailedError(
+                f"Redis refused the adapter's subscriptions at {self._describe_server()} "
+                f"({describe(exc)}): an ACL user needs the channels "
+                f"{self.prefix}#<nsp>#*, {self.prefix}-request#<nsp># and "
+                f"{self.prefix}-response#<nsp>#* (pattern rules are matched literally)"
+            ) from exc
+        self.logger.info("Subscribed to namespace %s under key %s", namespace, self.prefix)
 
-    # --- python-socketio hooks ---------------------------------------------------------
-
-    async def pre_connect(self, eio_sid: str, namespace: str) -> Any:
-        await self._ensure_namespace(namespace)
-        sid = await super().pre_connect(eio_sid, namespace)
-        if sid is not None:
-            self._connected_at[(namespace, sid)] = time.time()
-        return sid
-
-    async def connect(self, sid: str, namespace: str) -> Any:
-        """Runs on python-socketio < 5.18 with an eio sid; dynamic namespaces subscribe here."""
-        await self._ensure_namespace(namespace)
-        result = await super().connect(sid, namespace)
-        if result is not None:
-            self._connected_at.setdefault((namespace, result), time.time())
-        return result
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        self._connected_at.pop((namespace, sid), None)
-        super().basic_disconnect(sid, namespace, **kwargs)
-        if (
-            namespace not in self.rooms
-            and namespace in self._subscribed
-            and namespace not in self._declared_namespaces()
-            and not self._closed
-        ):
-            self._spawn(self._release_namespace(namespace))
-
-    async def _release_namespace(self, namespace: str) -> None:
-        """Unsubscribe a dynamic namespace whose last socket left, so namespaces that come
-        and go (one per user, say) do not pile up subscriptions. Declared namespaces stay
-        subscribed for the adapter's lifetime, as in Node."""
-        subscribing = self._subscribed.get(namespace)
-        if subscribing is None:
-            return
-        await asyncio.wait([subscribing])
-        if namespace in self.rooms or self._subscribed.get(namespace) is not subscribing:
-            return  # a socket arrived meanwhile, or someone else released it
-        del self._subscribed[namespace]  # from here on, a new socket subscribes afresh
-        ch = self._channels.pop(namespace, None) or p.Channels(self._options.key, namespace)
-        for name in (ch.pattern, ch.request, ch.response, ch.specific_response(self._uid)):
+    async def _unsubscribe_namespace(self, namespace: str) -> None:
+        ch = self._channels.pop(namespace, None) or p.Channels(self.prefix, namespace)
+        specific = ch.specific_response(self._uid)
+        for name in (ch.pattern, ch.request, ch.response, specific):
             self._routes.pop(name, None)
         await self._subscriber.unsubscribe(
-            patterns=[ch.pattern],
-            channels=[ch.request, ch.response, ch.specific_response(self._uid)],
-        )
-        self.logger.info("Unsubscribed from namespace %s (no sockets left)", namespace)
-
-    async def emit(
-        self,
-        event: str,
-        data: Any = None,
-        namespace: str | None = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Callable[..., Any] | None = None,
-        to: Any = None,
-        ignore_queue: bool = False,
-        *,
-        volatile: bool = False,
-        compress: bool | None = None,
-        local: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        """Emit to the whole cluster (``sio.emit`` lands here).
-
-        Beyond python-socketio's arguments: ``volatile`` and ``compress`` are carried to the
-        other servers as Node's flags (Node servers honour them); ``local=True`` (or
-        ``ignore_queue=True``) delivers to this server's clients only and publishes nothing.
-        Call it on the adapter to use them: ``await mgr.emit("ev", data, to="room",
-        volatile=True)``.
-        """
-        if not isinstance(event, str):
-            raise TypeError(f"event must be a string, got {type(event).__name__}")
-        namespace = namespace or "/"
-        rooms = _as_rooms(to if to is not None else room, "to")
-        except_rooms = _as_rooms(skip_sid, "skip_sid")
-        packet_data = [event, *_as_args(data)]
-        if callback is not None:
-            await self._emit_with_callback(
-                namespace, packet_data, rooms, except_rooms, callback, local or ignore_queue
-            )
-            return
-        flags: dict[str, bool] = {}
-        if volatile:
-            flags["volatile"] = True
-        if compress is not None:
-            flags["compress"] = bool(compress)
-        target = p.Target(rooms, except_rooms, flags)
-        if not (local or ignore_queue or self._is_local_sid(namespace, rooms)):
-            payload = p.encode_broadcast(self._parser, self._uid, namespace, packet_data, target)
-            await self._publish(self._channels_of(namespace).for_target(rooms), payload)
-        if self.server is not None:
-            targets = select_targets(self.rooms.get(namespace), rooms, except_rooms)
-            await send_event(self.server, namespace, packet_data, targets)
-
-    async def _emit_with_callback(
-        self,
-        namespace: str,
-        packet_data: list[Any],
-        rooms: tuple[p.Room, ...],
-        except_rooms: tuple[p.Room, ...],
-        callback: Callable[..., Any],
-        local: bool,
-    ) -> None:
-        """Local recipients get python-socketio's per-client ack ids; remote ones a request.
-
-        The remote part is Node's BROADCAST request (type 7), so a Node server hosting the
-        target answers as well: one BROADCAST_ACK per client, each calling ``callback``.
-        """
-        single_sid = self._single_sid(namespace, rooms)
-        if not local and not self._is_local_sid(namespace, rooms):
-            request_id = p.new_uid()
-            entry = ClientAckEntry(
-                callback, single=single_sid, logger=self.logger, tasks=self._tasks
-            )
-            self._pending.add(request_id, entry, CALLBACK_ACK_TIMEOUT)
-            flags: dict[str, Any] = {"timeout": int(CALLBACK_ACK_TIMEOUT * 1000)}
-            if single_sid:
-                flags["expectSingleResponse"] = True
-            request = p.BroadcastRequest(
-                self._uid, request_id, packet_data, p.Target(rooms, except_rooms, flags)
-            )
-            await self._publish_request(namespace, request)
-        await super().emit(
-            packet_data[0],
-            tuple(packet_data[1:]),
-            namespace,
-            room=None if not rooms else rooms[0] if len(rooms) == 1 else list(rooms),
-            skip_sid=list(except_rooms),
-            callback=callback,
+            patterns=[ch.pattern], channels=[ch.request, ch.response, specific]
         )
 
-    def _is_local_sid(self, namespace: str, rooms: Sequence[p.Room]) -> bool:
-        """A single sid of this server: nothing to publish, nobody else has it."""
-        return len(rooms) == 1 and self.eio_sid_from_sid(rooms[0], namespace) is not None
+    async def _count_subscribers(self, namespace: str) -> int:
+        reply = await self._pub.pubsub_numsub(self._channels_of(namespace).request)
+        return int(reply[0][1]) if reply else 0
 
-    def _single_sid(self, namespace: str, rooms: Sequence[p.Room]) -> bool:
-        """Best guess that ``rooms`` names one socket: python-socketio's 20-char sids."""
-        return len(rooms) == 1 and isinstance(rooms[0], str) and len(rooms[0]) == 20
-
-    def _hosts(self, sid: str, namespace: str) -> bool:
-        return self.eio_sid_from_sid(sid, namespace) is not None
-
-    async def enter_room(
-        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
-    ) -> None:
-        """Join a room; a socket hosted elsewhere is joined by its own server."""
-        if eio_sid is not None or self._hosts(sid, namespace):
-            await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
-            return
-        target = p.Target((sid,))
-        room_name = _as_rooms(room, "room")
-        await self._publish_request(
-            namespace, p.JoinLeaveRequest(self._uid, True, target, room_name)
-        )
-
-    async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        if self._hosts(sid, namespace):
-            await super().leave_room(sid, namespace, room)
-            return
-        target = p.Target((sid,))
-        room_name = _as_rooms(room, "room")
-        await self._publish_request(
-            namespace, p.JoinLeaveRequest(self._uid, False, target, room_name)
-        )
-
-    async def close_room(self, room: Any, namespace: str | None = None) -> None:
-        """Empty a room on every server (Node: ``io.in(room).socketsLeave(room)``)."""
-        namespace = namespace or "/"
-        rooms = _as_rooms(room, "room")
-        await super().close_room(room, namespace)
-        await self._publish_request(
-            namespace, p.JoinLeaveRequest(self._uid, False, p.Target(rooms), rooms)
-        )
-
-    async def can_disconnect(self, sid: str, namespace: str) -> bool:
-        """python-socketio asks this before a disconnect: a remote sid is asked to go."""
-        if self._hosts(sid, namespace):
-            return bool(await super().can_disconnect(sid, namespace))
-        await self._publish_request(
-            namespace, p.DisconnectRequest(self._uid, p.Target((sid,)), close=False)
-        )
-        return False
-
-    # --- publishing --------------------------------------------------------------------
+    # --- the transport: publishing --------------------------------------------------------
 
     async def _publish(self, channel: bytes, payload: bytes, *, from_app: bool = True) -> None:
         """Queue a message for Redis. Calls made by app code wait for Redis in strict mode;
         answers the reader sends never do (they would stall every other message)."""
-        if self._closed:
-            raise AdapterClosedError("this adapter was closed; create a new one")
-        if len(payload) > self._options.max_message_size:
-            raise ValueError(
-                f"message of {len(payload)} bytes exceeds max_message_size "
-                f"({self._options.max_message_size})"
-            )
+        self._check_outgoing(payload)
         await self._publisher.publish(channel, payload, wait=from_app and self._options.strict)
+
+    async def _publish_broadcast(self, namespace: str, data: list[Any], target: p.Target) -> None:
+        payload = p.encode_broadcast(self._parser, self._uid, namespace, data, target)
+        await self._publish(self._channels_of(namespace).for_target(target.rooms), payload)
 
     async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
         payload = p.encode_request(self._parser, request, namespace)
@@ -545,11 +251,11 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
         """To the requester's own channel if so configured (and it has a uid), else shared."""
         channels = self._channels_of(namespace)
         channel = channels.response
-        if requester and not shared and self._options.publish_on_specific_response_channel:
+        if requester and not shared and self._classic_options.publish_on_specific_response_channel:
             channel = channels.specific_response(requester)
         await self._publish(channel, p.encode_response(self._parser, response), from_app=False)
 
-    # --- receiving ---------------------------------------------------------------------
+    # --- the transport: receiving ---------------------------------------------------------
 
     async def _on_redis_message(
         self, channel: bytes, payload: bytes, pattern: bytes | None
@@ -557,22 +263,8 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
         route = self._routes.get(pattern if pattern is not None else channel)
         if route is None:
             return
-        if len(payload) > self._options.max_message_size:
-            self._counters.dropped_oversized += 1
-            self.logger.warning(
-                "Dropped a %d-byte message on %r: larger than max_message_size",
-                len(payload),
-                channel,
-            )
-            return
         namespace, handler = route
-        try:
-            await handler(namespace, channel, payload)
-        except ProtocolError as exc:
-            self._counters.dropped_malformed += 1
-            self.logger.warning(
-                "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
-            )
+        await self._handle_incoming(channel, payload, lambda: handler(namespace, channel, payload))
 
     def _has_room(self, namespace: str, room_name: bytes) -> bool:
         """Node's ``hasRoom`` pre-filter: the string room, or its numeric reading."""
@@ -601,44 +293,15 @@ class AsyncRedisAdapter(ClusterAPI, socketio.AsyncManager):  # type: ignore[misc
         message = p.decode_broadcast(self._parser, payload)
         if message.uid == self._uid or message.nsp != namespace:
             return
-        targets = select_targets(
-            self.rooms.get(namespace), message.target.rooms, message.target.except_rooms
+        await self._deliver_broadcast(
+            namespace,
+            message.data,
+            message.target,
+            js_rendering=self._needs_js_rendering(payload),
         )
-        if not targets:
-            return
-        packets = encode_text_event(self.server, namespace, message.data)
-        if packets is None:  # binary, dates, NaN: rendered as a Node server would
-            data = message.data
-            if self._needs_js_rendering(payload):
-                data = to_js_value(data)
-            try:
-                packets = encode_event(self.server, namespace, data)
-            except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
-                raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
-        await send_packets(self.server, packets, targets)
 
-    async def _on_response(self, namespace: str, channel: bytes, payload: bytes) -> None:
-        response = p.decode_response(self._parser, payload)
-        self._pending.feed(response.request_id, response)
+    async def _on_request_payload(self, namespace: str, channel: bytes, payload: bytes) -> None:
+        await self._on_request(namespace, p.decode_request(self._parser, payload))
 
-    # --- errors and background tasks ---------------------------------------------------
-
-    def _report_error(self, exc: BaseException) -> None:
-        callback = self._options.on_error
-        if callback is None:
-            return
-        try:
-            callback(exc)
-        except Exception:
-            self.logger.exception("on_error callback raised")
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.logger.error("Background task failed", exc_info=task.exception())
-            self._report_error(task.exception())  # type: ignore[arg-type]
+    async def _on_response_payload(self, namespace: str, channel: bytes, payload: bytes) -> None:
+        await self._on_response(namespace, p.decode_response(self._parser, payload))

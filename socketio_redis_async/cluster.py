@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import socketio
 
@@ -22,11 +22,8 @@ from .responder import RequestResponder, ServerSideHandler
 from .transport import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
-    from .adapter import AsyncRedisAdapter
+    from .core import AdapterCore, CommonOptions
     from .metrics import Counters
-    from .options import AdapterOptions
 
 __all__ = ["ClusterAPI"]
 
@@ -94,12 +91,13 @@ class ClusterAPI(RequestResponder):
     """
 
     if TYPE_CHECKING:
-        _pub: aioredis.Redis
-        _options: AdapterOptions
+        _options: CommonOptions
         _pending: RequestTable
         _counters: Counters
+        _has_rooms_request: ClassVar[bool]
 
-        def _channels_of(self, namespace: str) -> p.Channels: ...
+        def _new_request_id(self) -> str: ...
+        async def _count_subscribers(self, namespace: str) -> int: ...
         async def _ensure_namespace(self, namespace: str) -> None: ...
         async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None: ...
 
@@ -107,8 +105,7 @@ class ClusterAPI(RequestResponder):
         """Servers (Node and Python) subscribed to the namespace, this one included."""
         namespace = _namespace_arg(namespace)
         await self._ensure_namespace(namespace)
-        reply = await self._pub.pubsub_numsub(self._channels_of(namespace).request)
-        return int(reply[0][1]) if reply else 0
+        return await self._count_subscribers(namespace)
 
     async def _count_servers(self, namespace: str, operation: str, timeout: float) -> int:
         """``server_count`` bounded by the request's deadline (Redis may be unreachable)."""
@@ -132,7 +129,7 @@ class ClusterAPI(RequestResponder):
         expected = await self._count_servers(namespace, operation, timeout) - 1
         if expected <= 0:
             return []
-        request_id = p.new_uid()
+        request_id = self._new_request_id()
         entry = CollectEntry(operation, expected, accept)
         self._pending.add(request_id, entry, max(0.0, deadline - loop.time()))
         try:
@@ -192,15 +189,23 @@ class ClusterAPI(RequestResponder):
                         if isinstance(r, (str, int)) and not isinstance(r, bool)
                     ),
                     data=detail.get("data"),
-                    _adapter=cast("AsyncRedisAdapter", self),
+                    _adapter=cast("AdapterCore", self),
                 )
             )
         return sockets
 
     async def all_rooms(self, namespace: str = "/") -> set[p.Room]:
-        """Every room of every server (socket-id rooms included, as in Node)."""
+        """Every room of every server (socket-id rooms included, as in Node).
+
+        Protocols without an ALL_ROOMS request (sharded, streams) gather the rooms of every
+        socket with ``fetch_sockets``: a room exists only while a socket is in it.
+        """
         namespace = _namespace_arg(namespace)
         rooms: set[p.Room] = set(self._local_rooms(namespace))
+        if not self._has_rooms_request:
+            for socket in await self.fetch_sockets(namespace):
+                rooms.update(socket.rooms)
+            return rooms
         answers = await self._collect(
             namespace,
             "all_rooms",
@@ -331,7 +336,7 @@ class ClusterAPI(RequestResponder):
             expected_servers = await self._count_servers(namespace, "emit_with_ack", wait)
         except RequestTimeoutError:
             expected_servers = 1  # Redis is unreachable: this server's clients still answer
-        request_id = p.new_uid()
+        request_id = self._new_request_id()
         entry = BroadcastAckEntry(max(expected_servers, 1))
         self._pending.add(request_id, entry, max(0.0, deadline - loop.time()))
         try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .protocol import Room
 
 if TYPE_CHECKING:
-    from .adapter import AsyncRedisAdapter
+    from .core import AdapterCore
 
 __all__ = ["RemoteSocket"]
 
@@ -28,9 +28,9 @@ class RemoteSocket:
     handshake: Mapping[str, Any]
     rooms: frozenset[Room]
     data: Any = None
-    _adapter: AsyncRedisAdapter | None = field(default=None, repr=False)
+    _adapter: AdapterCore | None = field(default=None, repr=False)
 
-    def _require_adapter(self) -> AsyncRedisAdapter:
+    def _require_adapter(self) -> AdapterCore:
         if self._adapter is None:
             raise RuntimeError("this RemoteSocket is not attached to an adapter")
         return self._adapter

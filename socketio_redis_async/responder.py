@@ -20,7 +20,7 @@ from . import protocol as p
 from .errors import ProtocolError
 from .handshake import build_handshake
 from .local import encode_event, select_targets
-from .parser import Parser, to_js_value
+from .parser import to_js_value
 
 __all__ = ["RequestResponder", "ServerSideHandler"]
 
@@ -35,7 +35,6 @@ class RequestResponder:
         server: Any
         logger: logging.Logger
         _uid: str
-        _parser: Parser
         _connected_at: dict[tuple[str, str], float]
         _server_side_handlers: dict[tuple[str, str], ServerSideHandler]
 
@@ -56,8 +55,8 @@ class RequestResponder:
             shared: bool = False,
         ) -> None: ...
 
-    async def _on_request(self, namespace: str, channel: bytes, payload: bytes) -> None:
-        request = p.decode_request(self._parser, payload)
+    async def _on_request(self, namespace: str, request: p.AnyRequest) -> None:
+        """Honour a request another server (or an emitter) published, whatever its wire."""
         if request.uid == self._uid:
             return  # our own: applied locally before publishing, or answered locally
         match request:
