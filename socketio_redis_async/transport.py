@@ -45,7 +45,6 @@ ErrorHandler = Callable[[BaseException], None]
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 SUBSCRIBE_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 5.0
-_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 5.0
 
@@ -287,7 +286,8 @@ class Subscriber:
 
 
 class Publisher:
-    """Ordered, pipelined PUBLISH: each round trip carries everything queued meanwhile."""
+    """Ordered, pipelined PUBLISH (or SPUBLISH to one cluster node): each round trip carries
+    everything queued meanwhile."""
 
     def __init__(
         self,
@@ -298,8 +298,12 @@ class Publisher:
         counters: Counters,
         high_water: int = 10_000,
         stall_after: float = 1.0,
+        command: bytes = b"PUBLISH",
     ) -> None:
         self._client = client
+        # RESP for "<command> <channel> <payload>", packed by hand (PUBLISH or SPUBLISH).
+        self._format = b"*3\r\n$%d\r\n%b\r\n" % (len(command), command)
+        self._format += b"$%d\r\n%b\r\n$%d\r\n%b\r\n"
         self._logger = logger
         self._on_error = on_error
         self._counters = counters
@@ -410,7 +414,8 @@ class Publisher:
             connection = self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         elif not connection.is_connected:
             await connection.connect()
-        blob = b"".join([_PUBLISH % (len(ch), ch, len(pl), pl) for ch, pl, _ in batch])
+        fmt = self._format
+        blob = b"".join([fmt % (len(ch), ch, len(pl), pl) for ch, pl, _ in batch])
         await connection.send_packed_command(blob, check_health=False)
         error = None
         for _ in batch:
