@@ -13,11 +13,13 @@ from .errors import (
 )
 from .parser import JsonParser, MsgpackParser, Parser
 from .remote_socket import RemoteSocket
+from .sharded import AsyncShardedRedisAdapter
 
 __all__ = [
     "AdapterClosedError",
     "AsyncEmitter",
     "AsyncRedisAdapter",
+    "AsyncShardedRedisAdapter",
     "ConnectionFailedError",
     "Emitter",
     "JsonParser",

@@ -205,3 +205,35 @@ def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Re
     pub = aioredis.Redis.from_url(options.url, **{**pub_defaults, **options.redis_options})
     sub = aioredis.Redis.from_url(options.url, **{**sub_defaults, **options.redis_options})
     return pub, sub
+
+
+def check_common_options(
+    *,
+    requests_timeout: object,
+    logger: object,
+    on_error: object,
+    max_message_size: object,
+    strict: object,
+    health_check_interval: object,
+) -> None:
+    """Validate the options every transport shares; raise ``TypeError``/``ValueError``."""
+    if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
+        raise TypeError("requests_timeout must be a number of seconds")
+    if not 0 < requests_timeout < float("inf"):
+        raise ValueError(f"requests_timeout must be positive and finite, got {requests_timeout}")
+    if logger is not None and not isinstance(logger, logging.Logger):
+        raise TypeError("logger must be a logging.Logger")
+    if on_error is not None and not callable(on_error):
+        raise TypeError("on_error must be a callable taking the exception")
+    if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+        raise TypeError("max_message_size must be an int (bytes)")
+    if max_message_size < 1024:
+        raise ValueError(f"max_message_size must be at least 1024 bytes, got {max_message_size}")
+    if not isinstance(strict, bool):
+        raise TypeError("strict must be a bool")
+    if isinstance(health_check_interval, bool) or not isinstance(
+        health_check_interval, (int, float)
+    ):
+        raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
+    if not 0 <= health_check_interval < float("inf"):
+        raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")

@@ -70,6 +70,10 @@ class ClusterNodes:
             client = self._clients[address] = self._make_client(address)
         return client
 
+    def add_seeds(self, addresses: Iterable[Address]) -> None:
+        """More nodes to ask for the slot map (a caller's cluster client's nodes)."""
+        self._seeds = list(dict.fromkeys([*self._seeds, *addresses]))
+
     def owner(self, channel: bytes) -> Address | None:
         """The master serving ``channel``'s slot, as last read (None before the first read)."""
         return self._owners[key_slot(channel)]

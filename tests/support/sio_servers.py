@@ -1,8 +1,8 @@
 """Real python-socketio servers (Uvicorn ASGI or aiohttp) and clients, in the test's loop.
 
-Each server gets its own ``AsyncRedisAdapter``; clients are real ``socketio.AsyncClient``s
-over websockets that record every event they receive, so tests assert on what crossed the
-network, not on internal calls.
+Each server gets its own adapter (``AsyncRedisAdapter`` unless the test passes another);
+clients are real ``socketio.AsyncClient``s over websockets that record every event they
+receive, so tests assert on what crossed the network, not on internal calls.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import uvicorn
 from aiohttp import web
 
 from socketio_redis_async import AsyncRedisAdapter
+from socketio_redis_async.core import AdapterCore
 
 from .redis_procs import free_port
 
@@ -60,7 +61,7 @@ class SioServer:
     """A running server: its ``sio``, its adapter ``mgr`` and its URL."""
 
     sio: socketio.AsyncServer
-    mgr: AsyncRedisAdapter
+    mgr: Any  # AsyncRedisAdapter, or the adapter the test passed
     url: str
     kind: str
     _stop: Callable[[], Any] = field(repr=False)
@@ -96,11 +97,16 @@ async def start_server(
     kind: str = "asgi",
     namespaces: list[str] | None = None,
     start_adapter: bool = True,
+    manager: AdapterCore | None = None,
     **adapter_options: Any,
 ) -> SioServer:
-    """Start a python-socketio server with the adapter on a free port; ``kind`` asgi|aiohttp."""
+    """Start a python-socketio server with the adapter on a free port; ``kind`` asgi|aiohttp.
+
+    ``manager`` is a ready adapter of another kind (sharded, streams); by default the server
+    gets ``AsyncRedisAdapter(redis_url, **adapter_options)``.
+    """
     namespaces = namespaces or ["/"]
-    mgr = AsyncRedisAdapter(redis_url, **adapter_options)
+    mgr = manager if manager is not None else AsyncRedisAdapter(redis_url, **adapter_options)
     port = free_port()
     if kind == "asgi":
         sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
