@@ -440,7 +440,7 @@ class ShardedChannels:
     main: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "main", _js_utf8(f"{self.prefix}#{self.nsp}"))
+        object.__setattr__(self, "main", _js_utf8(f"{self.prefix}#{self.nsp}#"))
 
     def response(self, uid: str) -> bytes:
         """``prefix#nsp#uid#``: where responses to the server with this uid go."""
@@ -541,7 +541,8 @@ def _stream_data(raw: bytes) -> Any:
     try:
         if raw[:1] == b"{":
             return JSON.decode(raw)
-        return MSGPACK.decode(base64.b64decode(raw, validate=True))
+        # lenient like Buffer.from(s, "base64"): characters outside the alphabet are skipped
+        return MSGPACK.decode(base64.b64decode(raw))
     except Exception as exc:  # binascii.Error, msgpack's and json's errors, RecursionError
         raise ProtocolError(f"undecodable stream data: {type(exc).__name__}") from exc
 

@@ -160,17 +160,21 @@ async def test_a_thousand_rooms_leave_no_subscription_and_no_task(
     (a,) = await make_servers("dynamic", count=1)
     c = await make_servers.client(a)
     sid = c.sid()
-    baseline_tasks = len(asyncio.all_tasks())
     base = all_shard_channels(redis_cluster, prefix)
     rooms = [f"r{i}" for i in range(1000)]
     for room in rooms:
         await a.sio.enter_room(sid, room)
-    await eventually(lambda: len(all_shard_channels(redis_cluster, prefix)) == len(base) + 1000)
+    await eventually(
+        lambda: len(all_shard_channels(redis_cluster, prefix)) == len(base) + 1000, timeout=15
+    )
     for room in rooms:
         await a.sio.leave_room(sid, room)
-    await eventually(lambda: all_shard_channels(redis_cluster, prefix) == base)
+    await eventually(lambda: all_shard_channels(redis_cluster, prefix) == base, timeout=15)
     assert len(a.mgr.channels) == len(base)
-    await eventually(lambda: len(asyncio.all_tasks()) <= baseline_tasks)
+    # no task left behind: the adapter's own, and at most one reader per node
+    shard_readers = [t for t in asyncio.all_tasks() if t.get_name().startswith("redis-shard-")]
+    assert len(shard_readers) <= len(redis_cluster.nodes)
+    assert not a.mgr._tasks
     assert a.mgr.stats()["pending_requests"] == 0
 
 
@@ -235,3 +239,71 @@ def test_options_are_checked_at_construction():
         AsyncShardedRedisAdapter(client=object())
     with pytest.raises(ValueError, match="requests_timeout"):
         AsyncShardedRedisAdapter("redis://127.0.0.1:7000", requests_timeout=0)
+
+
+def _stat(node: Any, section: str, field: str) -> int:
+    """One counter of a node: INFO commandstats 'calls' of a command, or a CLUSTER INFO field."""
+    with node.client() as r:
+        if section == "commandstats":
+            stats = r.info("commandstats").get(f"cmdstat_{field}", {})
+            return int(stats.get("calls", 0))
+        text = r.execute_command("CLUSTER", "INFO")
+        text = text.decode() if isinstance(text, bytes) else text
+        for line in text.splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":")[1])
+    return 0
+
+
+async def test_each_room_broadcast_is_handled_by_its_shard_only(
+    make_servers, redis_cluster, prefix
+):
+    """The point of sharding, seen from the nodes: a room broadcast costs one shard only.
+
+    With 8 rooms over the 3 masters, each room's SPUBLISH is counted by the node owning the
+    room's slot and by no other; the classic adapter's PUBLISH on the same cluster is copied
+    to every node over the cluster bus.
+    """
+    a, b = await make_servers("dynamic")
+    rooms = [f"room-{i}" for i in range(8)]
+    receiver = await make_servers.client(b, rooms)
+    owners = {room: owner_port(redis_cluster, f"{prefix}#/#{room}#".encode()) for room in rooms}
+    assert len(set(owners.values())) == 3, owners  # the rooms really span the 3 shards
+    await eventually(
+        lambda: (
+            all_shard_channels(redis_cluster, prefix)
+            >= {f"{prefix}#/#{room}#".encode() for room in rooms}
+        )
+    )
+    nodes = {n.port: n for n in redis_cluster.nodes}
+    for room in rooms:
+        before = {port: _stat(n, "commandstats", "spublish") for port, n in nodes.items()}
+        await a.sio.emit("hello", room, to=room)
+        await a.mgr.flush()
+        await eventually(lambda room=room: (room,) in receiver.events("hello"))
+        after = {port: _stat(n, "commandstats", "spublish") for port, n in nodes.items()}
+        handled = {port for port in nodes if after[port] > before[port]}
+        assert handled == {owners[room]}, (room, before, after)
+
+    # The classic adapter on the same cluster: one PUBLISH reaches every node.
+    classic_a = await start_server(redis_cluster.startup_url, key=prefix + "-classic")
+    classic_b = await start_server(redis_cluster.startup_url, key=prefix + "-classic")
+    try:
+        client = RecordingClient()
+        await client.connect(classic_b.url)
+        await client.join("room-0")
+        before = {
+            p: _stat(n, "cluster", "cluster_stats_messages_publish_received")
+            for p, n in nodes.items()
+        }
+        await classic_a.sio.emit("hello", "classic", to="room-0")
+        await eventually(lambda: client.events("hello"))
+        after = {
+            p: _stat(n, "cluster", "cluster_stats_messages_publish_received")
+            for p, n in nodes.items()
+        }
+        assert sum(after[p] > before[p] for p in nodes) >= len(nodes) - 1  # all but the entry node
+        await client.close()
+    finally:
+        await classic_a.stop()
+        await classic_b.stop()
