@@ -9,7 +9,7 @@ one batching publisher (:mod:`.transport`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,7 +34,9 @@ class AsyncRedisAdapter(AdapterCore):
     """Client manager that joins python-socketio servers, and Node ones, through Redis.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL, or the ``"host:port"`` form.
-                Defaults to ``redis://localhost:6379/0``.
+                Defaults to ``redis://localhost:6379/0``. A Sentinel deployment is named by
+                ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+                (``sentinel://`` too; the credentials and db are the master's).
     :param host: alternative to ``url``.
     :param port: alternative to ``url``.
     :param key: channel prefix shared with the other servers (Node's ``key``).
@@ -46,7 +48,14 @@ class AsyncRedisAdapter(AdapterCore):
     :param publish_on_specific_response_channel: answer on the requester's own channel.
     :param parser: ``"msgpack"`` (default, notepack-compatible), ``"json"`` or an object with
                    ``encode``/``decode``; every server of the cluster must use the same.
-    :param redis_options: keyword arguments for the Redis clients the adapter creates.
+    :param redis_options: keyword arguments for the Redis clients the adapter creates (on a
+                          Sentinel deployment: for the connections to the master).
+    :param sentinels: ``[(host, port), ...]`` of a Redis Sentinel deployment, instead of
+                      ``url``: the adapter's clients connect to the master the Sentinels name
+                      and follow it across failovers.
+    :param service_name: the master's name in the Sentinels' configuration (with ``sentinels``).
+    :param sentinel_options: keyword arguments for the connections to the Sentinels themselves
+                             (``password``, ``username``, ``ssl``...).
     :param logger: where the adapter logs; defaults to ``socketio_redis_async``.
     :param on_error: called with every Redis error (after it is logged).
     :param max_message_size: bytes; larger messages from Redis are dropped unread, and
@@ -82,6 +91,9 @@ class AsyncRedisAdapter(AdapterCore):
         max_message_size: int = 16 * 1024 * 1024,
         strict: bool = False,
         health_check_interval: float = 10.0,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
+        sentinel_options: dict[str, Any] | None = None,
     ) -> None:
         options = build_options(
             url,
@@ -99,6 +111,9 @@ class AsyncRedisAdapter(AdapterCore):
             max_message_size=max_message_size,
             strict=strict,
             health_check_interval=health_check_interval,
+            sentinels=sentinels,
+            service_name=service_name,
+            sentinel_options=sentinel_options,
         )
         super().__init__(options, p.new_uid())
         self._parser = options.parser

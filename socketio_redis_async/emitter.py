@@ -15,7 +15,7 @@ leave the one they were called on unchanged, so a configured emitter can be kept
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ import redis
 import redis.asyncio as aioredis
 
 from .errors import AdapterClosedError
-from .options import DEFAULT_URL, parse_url_argument, resolve_parser
+from .options import DEFAULT_URL, parse_url_argument, resolve_parser, resolve_sentinel
 from .parser import MsgpackParser, Parser, integral_floats_as_ints
 from .protocol import (
     EMITTER_UID,
@@ -38,6 +38,7 @@ from .protocol import (
     encode_emitter_broadcast,
     encode_request,
 )
+from .sentinel import SentinelTarget, async_master_client, sync_master_client
 
 __all__ = ["AsyncEmitter", "Emitter"]
 
@@ -141,9 +142,13 @@ class _EmitterBase:
         key: object,
         parser: object,
         redis_options: object,
+        sentinels: object,
+        service_name: object,
+        sentinel_options: object,
         *,
         client_class: type[Any],
         client_name: str,
+        sentinel_client: Callable[[SentinelTarget, dict[str, Any]], Any],
     ) -> None:
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a string, got {type(url).__name__}")
@@ -161,8 +166,18 @@ class _EmitterBase:
         options = dict(redis_options or {})
         if client is not None and options:
             raise ValueError("redis_options only applies to a client the emitter creates itself")
+        target, options = resolve_sentinel(
+            url,
+            sentinels,
+            service_name,
+            sentinel_options,
+            options,
+            exclusive={"client": client is not None},
+        )
         owns_client = client is None
-        if client is None:
+        if target is not None:
+            client = sentinel_client(target, options)
+        elif client is None:
             full_url = parse_url_argument(url) if isinstance(url, str) else DEFAULT_URL
             client = client_class.from_url(full_url, **options)
             _probe_redis_options(client, client_name)
@@ -357,7 +372,9 @@ class AsyncEmitter(_EmitterBase):
     """Publish events and cluster operations from asyncio code that runs no server.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL, or the ``"host:port"`` form.
-                Defaults to ``redis://localhost:6379/0``.
+                Defaults to ``redis://localhost:6379/0``. A Sentinel deployment is named by
+                ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+                (``sentinel://`` too; the credentials and db are the master's).
     :param client: a ``redis.asyncio.Redis`` to publish with instead of ``url``; the caller
                    owns it, so :meth:`aclose` leaves it open.
     :param key: the channel prefix of the cluster (Node's ``key``), default ``"socket.io"``.
@@ -365,7 +382,14 @@ class AsyncEmitter(_EmitterBase):
                    ``encode``/``decode``; it must match the servers'. Join, leave, disconnect
                    and server-side requests are always JSON, as in Node.
     :param redis_options: keyword arguments for the ``redis.asyncio.Redis`` the emitter
-                          creates from ``url``.
+                          creates from ``url`` (on a Sentinel deployment: the master's).
+    :param sentinels: ``[(host, port), ...]`` of a Redis Sentinel deployment, instead of
+                      ``url``: the emitter publishes to the master the Sentinels name and
+                      follows it across failovers (a publish made during one waits for the
+                      new master, for up to 10 s).
+    :param service_name: the master's name in the Sentinels' configuration (with ``sentinels``).
+    :param sentinel_options: keyword arguments for the connections to the Sentinels themselves
+                             (``password``, ``username``, ``ssl``...).
 
     Every method that publishes returns once Redis accepted the message; Redis errors
     (``redis.exceptions.RedisError``) propagate to the caller. A ``redis.asyncio`` client is
@@ -390,6 +414,9 @@ class AsyncEmitter(_EmitterBase):
         key: str = "socket.io",
         parser: str | Parser | None = None,
         redis_options: Mapping[str, Any] | None = None,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
+        sentinel_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._setup(
             url,
@@ -397,8 +424,12 @@ class AsyncEmitter(_EmitterBase):
             key,
             parser,
             redis_options,
+            sentinels,
+            service_name,
+            sentinel_options,
             client_class=aioredis.Redis,
             client_name="redis.asyncio.Redis",
+            sentinel_client=lambda target, options: async_master_client(target, options)[0],
         )
 
     @property
@@ -484,7 +515,9 @@ class Emitter(_EmitterBase):
     """The synchronous :class:`AsyncEmitter`, on redis-py's blocking ``redis.Redis``.
 
     For Celery tasks, Django views, cron jobs and scripts. It takes the same arguments, except
-    that ``client`` must be a ``redis.Redis``; it is thread-safe as redis-py's client is.
+    that ``client`` must be a ``redis.Redis``; it is thread-safe as redis-py's client is. On
+    a Sentinel deployment it has no background thread: before reusing a pooled connection
+    it asks the Sentinels, at most once a second, whether the master moved.
 
     Example::
 
@@ -504,6 +537,9 @@ class Emitter(_EmitterBase):
         key: str = "socket.io",
         parser: str | Parser | None = None,
         redis_options: Mapping[str, Any] | None = None,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
+        sentinel_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._setup(
             url,
@@ -511,8 +547,12 @@ class Emitter(_EmitterBase):
             key,
             parser,
             redis_options,
+            sentinels,
+            service_name,
+            sentinel_options,
             client_class=redis.Redis,
             client_name="redis.Redis",
+            sentinel_client=sync_master_client,
         )
 
     @property

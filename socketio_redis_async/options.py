@@ -1,4 +1,19 @@
-"""Constructor options of the adapter, validated once, with errors that name the option."""
+"""Constructor options of the adapter and emitters, validated once, with errors that name
+the option.
+
+Redis is named by a ``redis://``/``rediss://``/``unix://`` URL (or ``"host:port"``), by
+``host``/``port``, by ready clients, or, for a Sentinel deployment, by a Sentinel URL or
+``sentinels=[(host, port), ...]`` plus ``service_name=``. Sentinel URLs::
+
+    redis+sentinel://[[username]:password@]host[:port][,host[:port]...]/service_name[/db]
+
+``sentinel://`` and ``valkey+sentinel://`` are accepted spellings of the scheme; a port left
+out is 26379; IPv6 hosts go in brackets. python-socketio's order ``/db/service_name`` is
+read too (the all-digits segment is the database, so a service name cannot be all digits
+in a URL: pass ``sentinels=``/``service_name=`` for such a name). The credentials and the
+database are the *master's*; the Sentinels' own (``requirepass`` on the Sentinels) go in
+``sentinel_options``. Query parameters are refused: use ``redis_options``/``sentinel_options``.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +21,31 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .parser import JSON, MSGPACK, Parser
+from .sentinel import SentinelTarget, async_master_client
 
-__all__ = ["DEFAULT_URL", "AdapterOptions", "parse_url_argument", "resolve_parser"]
+__all__ = [
+    "DEFAULT_SENTINEL_PORT",
+    "DEFAULT_URL",
+    "AdapterOptions",
+    "parse_sentinel_url",
+    "parse_url_argument",
+    "resolve_parser",
+    "resolve_sentinel",
+]
 
 DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_SENTINEL_PORT = 26379
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
+SENTINEL_SCHEMES = ("redis+sentinel://", "valkey+sentinel://", "sentinel://")
+_SENTINEL_FORM = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service_name[/db]"
+_MASTER_URL_KEYS = ("username", "password", "db")
 
 
 @dataclass(frozen=True)
@@ -35,13 +63,15 @@ class AdapterOptions:
     max_message_size: int = 16 * 1024 * 1024
     strict: bool = False
     health_check_interval: float = 10.0
+    sentinel: SentinelTarget | None = None
 
 
 def parse_url_argument(url: str) -> str:
     """Accept a Redis URL or the seed's ``"host:port"`` form; return a URL."""
     if "://" in url:
         if not url.startswith(_URL_SCHEMES):
-            raise ValueError(f"url must start with one of {', '.join(_URL_SCHEMES)}: {url!r}")
+            schemes = ", ".join(_URL_SCHEMES + SENTINEL_SCHEMES)
+            raise ValueError(f"url must start with one of {schemes}: {redacted(url)!r}")
         return url
     host, sep, port_text = url.rpartition(":")
     if not sep:
@@ -57,6 +87,158 @@ def _port(port: object) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"port must be between 1 and 65535, got {port}")
     return port
+
+
+def is_sentinel_url(url: object) -> bool:
+    return isinstance(url, str) and url.lower().startswith(SENTINEL_SCHEMES)
+
+
+def _bad_sentinel_url(reason: str) -> ValueError:
+    # The URL itself is never echoed: a malformed one may hold a password in any position.
+    return ValueError(f"url is not a valid Sentinel URL: {reason} (expected {_SENTINEL_FORM})")
+
+
+def _sentinel_address(item: str, position: int) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[ipv6]:port`` of the Sentinel at ``position`` (1-based)."""
+    if item.startswith("["):
+        host, closed, rest = item[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise _bad_sentinel_url(f"Sentinel address #{position} has an unclosed IPv6 bracket")
+        has_port, port_text = bool(rest), rest[1:]
+    else:
+        host, colon, port_text = item.partition(":")
+        if ":" in port_text:
+            raise _bad_sentinel_url(f"Sentinel address #{position}: put IPv6 hosts in brackets")
+        has_port = bool(colon)
+    if not host:
+        raise _bad_sentinel_url(f"Sentinel address #{position} has no host")
+    if not has_port:
+        return host, DEFAULT_SENTINEL_PORT
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise _bad_sentinel_url(f"Sentinel address #{position} has an invalid port (1-65535)")
+    return host, int(port_text)
+
+
+def _service_and_db(path: str) -> tuple[str, int | None]:
+    """``/service[/db]``, or python-socketio's ``/db/service``: the digits are the db."""
+    segments = [unquote(segment) for segment in path.split("/")[1:]]
+    if segments and segments[-1] == "":
+        segments.pop()  # a trailing slash
+    if not segments or segments == [""]:
+        raise _bad_sentinel_url("the service name is missing")
+    if len(segments) > 2 or "" in segments:
+        raise _bad_sentinel_url("the path must be /service_name or /service_name/db")
+    names = [segment for segment in segments if not segment.isdigit()]
+    numbers = [int(segment) for segment in segments if segment.isdigit()]
+    if len(names) != 1:
+        raise _bad_sentinel_url(
+            "the service name is missing (a service name of digits only cannot be written "
+            "in a URL: pass sentinels= and service_name=)"
+            if not names
+            else "the database must be a number"
+        )
+    return names[0], numbers[0] if numbers else None
+
+
+def parse_sentinel_url(url: str) -> tuple[SentinelTarget, dict[str, Any]]:
+    """The Sentinels and service named by a Sentinel URL, and the master's keyword
+    arguments it carries (``username``, ``password``, ``db``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise _bad_sentinel_url("it cannot be parsed") from None
+    if parts.query or parts.fragment:
+        raise _bad_sentinel_url(
+            "query parameters are not supported; pass redis_options= and sentinel_options="
+        )
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if not hostlist:
+        raise _bad_sentinel_url("at least one Sentinel host is needed")
+    sentinels = tuple(
+        _sentinel_address(item, position)
+        for position, item in enumerate(hostlist.split(","), start=1)
+    )
+    service_name, db = _service_and_db(parts.path)
+    master: dict[str, Any] = {}
+    if at:
+        username, colon, password = userinfo.partition(":")
+        if username:
+            master["username"] = unquote(username)
+        if colon and password:
+            master["password"] = unquote(password)
+    if db is not None:
+        master["db"] = db
+    return SentinelTarget(sentinels=sentinels, service_name=service_name), master
+
+
+def _check_sentinels(sentinels: object) -> tuple[tuple[str, int], ...]:
+    if isinstance(sentinels, (str, bytes)) or not isinstance(sentinels, (list, tuple)):
+        raise TypeError(
+            f"sentinels must be a list of (host, port) pairs, got {type(sentinels).__name__}"
+        )
+    if not sentinels:
+        raise ValueError("sentinels must name at least one Sentinel")
+    checked = []
+    for index, item in enumerate(sentinels):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"sentinels[{index}] must be a (host, port) pair, got {item!r}")
+        host, port = item
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"sentinels[{index}]: the host must be a non-empty string")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"sentinels[{index}]: the port must be an int from 1 to 65535")
+        checked.append((host, port))
+    return tuple(checked)
+
+
+def resolve_sentinel(
+    url: object,
+    sentinels: object,
+    service_name: object,
+    sentinel_options: object,
+    redis_options: dict[str, Any],
+    *,
+    exclusive: Mapping[str, bool],
+) -> tuple[SentinelTarget | None, dict[str, Any]]:
+    """The Sentinel deployment named by a Sentinel URL or ``sentinels=``/``service_name=``
+    (``None`` for a plain Redis), and the master's keyword arguments: ``redis_options``
+    plus the URL's credentials and database.
+
+    ``exclusive`` names the other ways to reach Redis the caller was given (``host``,
+    ``pub_client``, ``client``...): none of them may be mixed with ``sentinels``.
+    """
+    if sentinel_options is not None and not isinstance(sentinel_options, Mapping):
+        raise TypeError("sentinel_options must be a dict of keyword arguments for the Sentinels")
+    if service_name is not None and (not isinstance(service_name, str) or not service_name):
+        raise TypeError("service_name must be a non-empty string (the Sentinels' master name)")
+    if sentinels is not None:
+        if url is not None:
+            raise ValueError("pass either url or sentinels, not both")
+        for name, given in exclusive.items():
+            if given:
+                raise ValueError(f"sentinels replaces {name}; pass one or the other")
+        addresses = _check_sentinels(sentinels)
+        if service_name is None:
+            raise ValueError("service_name is required with sentinels (the master's name)")
+        target = SentinelTarget(addresses, service_name)
+        master: dict[str, Any] = {}
+    elif is_sentinel_url(url):
+        assert isinstance(url, str)
+        if service_name is not None:
+            raise ValueError("service_name: the Sentinel URL already names the service")
+        target, master = parse_sentinel_url(url)
+    else:
+        if service_name is not None:
+            raise ValueError("service_name only applies with sentinels= or a Sentinel URL")
+        if sentinel_options is not None:
+            raise ValueError("sentinel_options only applies with sentinels= or a Sentinel URL")
+        return None, redis_options
+    for key in _MASTER_URL_KEYS:
+        if key in master and key in redis_options:
+            raise ValueError(f"the {key} is given both in url and in redis_options")
+    if sentinel_options:
+        target = SentinelTarget(target.sentinels, target.service_name, dict(sentinel_options))
+    return target, {**redis_options, **master}
 
 
 def resolve_parser(parser: object) -> Parser:
@@ -99,6 +281,9 @@ def build_options(
     max_message_size: object = 16 * 1024 * 1024,
     strict: object = False,
     health_check_interval: object = 10.0,
+    sentinels: object = None,
+    service_name: object = None,
+    sentinel_options: object = None,
 ) -> AdapterOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -122,6 +307,19 @@ def build_options(
         raise ValueError("redis_options only applies to clients the adapter creates itself")
     if options.get("decode_responses"):
         raise ValueError("redis_options: decode_responses must stay False (payloads are bytes)")
+    sentinel, options = resolve_sentinel(
+        url,
+        sentinels,
+        service_name,
+        sentinel_options,
+        options,
+        exclusive={
+            "host": host is not None,
+            "port": port is not None,
+            "pub_client": pub is not None,
+            "sub_client": sub is not None,
+        },
+    )
     sub = sub or pub
     pub = pub or sub
     if sub is not None and sub.get_encoder().decode_responses:  # type: ignore[no-untyped-call]
@@ -155,7 +353,9 @@ def build_options(
         raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
     if not 0 <= health_check_interval < float("inf"):
         raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")
-    if pub is None:
+    if sentinel is not None:
+        url = sentinel.describe(options.get("db", 0))
+    elif pub is None:
         if host is not None or port is not None:
             url = f"redis://{host or 'localhost'}:{port or 6379}/0"
         url = parse_url_argument(url) if isinstance(url, str) else DEFAULT_URL
@@ -173,18 +373,20 @@ def build_options(
         max_message_size=max_message_size,
         strict=strict,
         health_check_interval=float(health_check_interval),
+        sentinel=sentinel,
     )
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL without its password, for logs and error messages (several hosts too)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hosts = rest[:end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hosts}{rest[end:]}"
 
 
 def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Redis]:
@@ -193,18 +395,28 @@ def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Re
     The subscriber does not retry inside redis-py: the reader owns reconnection, so every
     outage is seen, logged once and counted; it speaks RESP2. The publishing client's other
     commands (PING, PUBSUB NUMSUB) retry briefly, then report: nothing may hang on an outage.
-    ``redis_options`` may override both.
+    ``redis_options`` may override both. On a Sentinel deployment both are clients of the
+    master the Sentinels name, and follow it across failovers (see ``sentinel.py``).
     """
-    assert options.url is not None
-    pub_defaults: dict[str, Any] = {
+    pub_kwargs: dict[str, Any] = {
         "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2),
+        **options.redis_options,
     }
     # RESP2 for the subscriber: messages arrive as plain arrays, about 15% cheaper to read
     # than RESP3 push frames (measured), and it is what Node's adapter speaks.
-    sub_defaults: dict[str, Any] = {"retry": Retry(NoBackoff(), retries=0), "protocol": 2}
-    pub = aioredis.Redis.from_url(options.url, **{**pub_defaults, **options.redis_options})
-    sub = aioredis.Redis.from_url(options.url, **{**sub_defaults, **options.redis_options})
-    return pub, sub
+    sub_kwargs: dict[str, Any] = {
+        "retry": Retry(NoBackoff(), retries=0),
+        "protocol": 2,
+        **options.redis_options,
+    }
+    if options.sentinel is not None:
+        pub, sub = async_master_client(options.sentinel, pub_kwargs, sub_kwargs)
+        return pub, sub
+    assert options.url is not None
+    return (
+        aioredis.Redis.from_url(options.url, **pub_kwargs),
+        aioredis.Redis.from_url(options.url, **sub_kwargs),
+    )
 
 
 def check_common_options(

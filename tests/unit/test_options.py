@@ -1,4 +1,5 @@
-"""``AsyncRedisAdapter(...)`` construction: validation, accepted forms, read-only attributes.
+"""``AsyncRedisAdapter(...)`` construction: validation, accepted forms, read-only attributes;
+the Sentinel forms of the adapter and of both emitters.
 
 Construction never connects, so none of these tests needs a Redis server. Every client that
 gets created is closed (``aclose``) before the test ends.
@@ -14,10 +15,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio as aioredis
+import redis.sentinel
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
-from socketio_redis_async import AsyncRedisAdapter, JsonParser, MsgpackParser
+from socketio_redis_async import (
+    AsyncEmitter,
+    AsyncRedisAdapter,
+    Emitter,
+    JsonParser,
+    MsgpackParser,
+)
+from socketio_redis_async.options import redacted
 
 UID = re.compile(r"[A-Za-z0-9_-]{6}")
 
@@ -339,3 +349,404 @@ async def test_aclose_is_idempotent_without_start() -> None:
     adapter = AsyncRedisAdapter()
     await adapter.aclose()
     await adapter.aclose()
+
+
+# --- Redis Sentinel ------------------------------------------------------------------------
+
+
+def sentinel_addresses(client: Any) -> list[tuple[str, int]]:
+    manager = client.connection_pool.sentinel_manager
+    return [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in manager.sentinels
+    ]
+
+
+SENTINEL_URLS: list[tuple[str, list[tuple[str, int]], str, dict[str, Any]]] = [
+    (
+        "redis+sentinel://s1:26380,s2:26381/mymaster",
+        [("s1", 26380), ("s2", 26381)],
+        "mymaster",
+        {},
+    ),
+    ("redis+sentinel://s1,s2/mymaster/3", [("s1", 26379), ("s2", 26379)], "mymaster", {"db": 3}),
+    ("sentinel://:pw@s1:1/svc", [("s1", 1)], "svc", {"password": "pw"}),
+    (
+        "valkey+sentinel://user:p%40ss@[::1]:5000,s2/svc/2/",
+        [("::1", 5000), ("s2", 26379)],
+        "svc",
+        {"username": "user", "password": "p@ss", "db": 2},
+    ),
+    # python-socketio's order: /db/service_name
+    ("redis+sentinel://s1:1/4/svc", [("s1", 1)], "svc", {"db": 4}),
+    ("redis+sentinel://s1:1/my%2Fsvc", [("s1", 1)], "my/svc", {}),
+    ("REDIS+SENTINEL://s1:1/svc", [("s1", 1)], "svc", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "sentinels", "service", "master"),
+    [pytest.param(*case, id=case[0]) for case in SENTINEL_URLS],
+)
+async def test_sentinel_url_forms(
+    adapters: list[AsyncRedisAdapter],
+    url: str,
+    sentinels: list[tuple[str, int]],
+    service: str,
+    master: dict[str, Any],
+) -> None:
+    adapter = AsyncRedisAdapter(url)
+    adapters.append(adapter)
+    for client in (adapter.pub_client, adapter.sub_client):
+        pool = client.connection_pool
+        assert pool.service_name == service
+        assert pool.is_master
+        assert sentinel_addresses(client) == sentinels
+        for name in ("username", "password", "db"):
+            assert pool.connection_kwargs.get(name) == master.get(name), name
+    # one Sentinel manager for both, so one watcher follows failovers for the adapter
+    assert adapter.pub_client.connection_pool.sentinel_manager is (
+        adapter.sub_client.connection_pool.sentinel_manager
+    )
+
+
+async def test_sentinel_clients_keep_the_role_defaults(adapters: list[AsyncRedisAdapter]) -> None:
+    adapter = AsyncRedisAdapter(sentinels=[("s1", 26379)], service_name="mymaster")
+    adapters.append(adapter)
+    pub = pool_kwargs(adapter.pub_client)
+    sub = pool_kwargs(adapter.sub_client)
+    assert sub["protocol"] == 2
+    assert sub["retry"].get_retries() == 0  # the reader owns reconnection
+    assert pub["retry"].get_retries() == 2
+
+
+async def test_sentinels_and_service_name(adapters: list[AsyncRedisAdapter]) -> None:
+    adapter = AsyncRedisAdapter(
+        sentinels=[("s1", 26379), ["s2", 26380]],
+        service_name="cache",
+        redis_options={"password": "master-pw", "db": 5, "socket_timeout": 2.5},
+        sentinel_options={"password": "sentinel-pw", "username": "watcher"},
+    )
+    adapters.append(adapter)
+    pool = adapter.pub_client.connection_pool
+    assert pool.service_name == "cache"
+    assert sentinel_addresses(adapter.pub_client) == [("s1", 26379), ("s2", 26380)]
+    assert (pool.connection_kwargs["password"], pool.connection_kwargs["db"]) == ("master-pw", 5)
+    assert pool.connection_kwargs["socket_timeout"] == 2.5
+    # the Sentinels get their own credentials, never the master's
+    for sentinel in pool.sentinel_manager.sentinels:
+        kwargs = sentinel.connection_pool.connection_kwargs
+        assert (kwargs["username"], kwargs["password"]) == ("watcher", "sentinel-pw")
+
+
+async def test_sentinel_options_override_the_sentinel_timeouts(
+    adapters: list[AsyncRedisAdapter],
+) -> None:
+    adapter = AsyncRedisAdapter(
+        "redis+sentinel://s1/m", sentinel_options={"socket_connect_timeout": 0.25}
+    )
+    adapters.append(adapter)
+    manager = adapter.pub_client.connection_pool.sentinel_manager
+    kwargs = manager.sentinels[0].connection_pool.connection_kwargs
+    assert kwargs["socket_connect_timeout"] == 0.25
+    assert kwargs["socket_timeout"] == 1.0  # the short default stays for what is not given
+
+
+SECRET = "s3cr3t-value"
+
+INVALID_SENTINEL: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ...]]] = [
+    ("url-no-service", {"url": "redis+sentinel://s1:1"}, ValueError, ("url", "service")),
+    ("url-slash-only", {"url": "redis+sentinel://s1:1/"}, ValueError, ("url", "service")),
+    ("url-db-only", {"url": "redis+sentinel://s1:1/3"}, ValueError, ("url", "service")),
+    ("url-two-names", {"url": "redis+sentinel://s1:1/a/b"}, ValueError, ("url", "database")),
+    ("url-three-segments", {"url": "redis+sentinel://s1:1/a/1/2"}, ValueError, ("url",)),
+    ("url-no-host", {"url": "redis+sentinel:///svc"}, ValueError, ("url", "host")),
+    ("url-empty-host", {"url": "redis+sentinel://s1:1,/svc"}, ValueError, ("url", "#2")),
+    ("url-port-zero", {"url": "redis+sentinel://s1:0/svc"}, ValueError, ("url", "port")),
+    ("url-port-big", {"url": "redis+sentinel://s1:65536/svc"}, ValueError, ("url", "port")),
+    ("url-port-text", {"url": "redis+sentinel://s1:x/svc"}, ValueError, ("url", "port")),
+    ("url-port-empty", {"url": "redis+sentinel://s1:/svc"}, ValueError, ("url", "port")),
+    ("url-bare-ipv6", {"url": "redis+sentinel://::1:5/svc"}, ValueError, ("url", "IPv6")),
+    ("url-open-bracket", {"url": "redis+sentinel://[::1:5/svc"}, ValueError, ("url",)),
+    ("url-query", {"url": "redis+sentinel://s1/svc?db=1"}, ValueError, ("url", "query")),
+    (
+        "url-and-sentinels",
+        {"url": "redis://h:1/0", "sentinels": [("s", 1)], "service_name": "m"},
+        ValueError,
+        ("url", "sentinels"),
+    ),
+    (
+        "sentinels-and-host",
+        {"host": "h", "sentinels": [("s", 1)], "service_name": "m"},
+        ValueError,
+        ("sentinels", "host"),
+    ),
+    (
+        "sentinels-and-port",
+        {"port": 1, "sentinels": [("s", 1)], "service_name": "m"},
+        ValueError,
+        ("sentinels", "port"),
+    ),
+    ("sentinels-empty", {"sentinels": [], "service_name": "m"}, ValueError, ("sentinels",)),
+    ("sentinels-str", {"sentinels": "s1:26379", "service_name": "m"}, TypeError, ("sentinels",)),
+    ("sentinels-int", {"sentinels": 26379, "service_name": "m"}, TypeError, ("sentinels",)),
+    ("sentinels-str-item", {"sentinels": ["s1:1"], "service_name": "m"}, TypeError, ("sentinels",)),
+    ("sentinels-1-tuple", {"sentinels": [("s1",)], "service_name": "m"}, TypeError, ("sentinels",)),
+    (
+        "sentinels-3-tuple",
+        {"sentinels": [("s1", 1, 2)], "service_name": "m"},
+        TypeError,
+        ("sentinels[0]",),
+    ),
+    (
+        "sentinels-port-str",
+        {"sentinels": [("s1", 1), ("s2", "2")], "service_name": "m"},
+        ValueError,
+        ("sentinels[1]", "port"),
+    ),
+    (
+        "sentinels-port-bool",
+        {"sentinels": [("s1", True)], "service_name": "m"},
+        ValueError,
+        ("sentinels[0]", "port"),
+    ),
+    (
+        "sentinels-port-zero",
+        {"sentinels": [("s1", 0)], "service_name": "m"},
+        ValueError,
+        ("sentinels[0]", "port"),
+    ),
+    (
+        "sentinels-empty-host",
+        {"sentinels": [("", 1)], "service_name": "m"},
+        ValueError,
+        ("sentinels[0]", "host"),
+    ),
+    ("sentinels-no-service", {"sentinels": [("s1", 1)]}, ValueError, ("service_name",)),
+    (
+        "service-empty",
+        {"sentinels": [("s1", 1)], "service_name": ""},
+        TypeError,
+        ("service_name",),
+    ),
+    (
+        "service-int",
+        {"sentinels": [("s1", 1)], "service_name": 1},
+        TypeError,
+        ("service_name",),
+    ),
+    ("service-without-sentinels", {"service_name": "m"}, ValueError, ("service_name",)),
+    (
+        "service-and-sentinel-url",
+        {"url": "redis+sentinel://s1/m", "service_name": "m"},
+        ValueError,
+        ("service_name",),
+    ),
+    (
+        "sentinel-options-without-sentinels",
+        {"sentinel_options": {"password": "x"}},
+        ValueError,
+        ("sentinel_options",),
+    ),
+    (
+        "sentinel-options-list",
+        {"url": "redis+sentinel://s1/m", "sentinel_options": [("password", "x")]},
+        TypeError,
+        ("sentinel_options",),
+    ),
+    (
+        "sentinel-options-unknown",
+        {"url": "redis+sentinel://s1/m", "sentinel_options": {"bogus_option": 1}},
+        TypeError,
+        ("sentinel_options", "bogus_option"),
+    ),
+    (
+        "redis-options-unknown",
+        {"url": "redis+sentinel://s1/m", "redis_options": {"bogus_option": 1}},
+        TypeError,
+        ("redis_options", "bogus_option"),
+    ),
+    (
+        "password-twice",
+        {"url": "redis+sentinel://:a@s1/m", "redis_options": {"password": "b"}},
+        ValueError,
+        ("password", "url", "redis_options"),
+    ),
+    (
+        "db-twice",
+        {"url": "redis+sentinel://s1/m/1", "redis_options": {"db": 2}},
+        ValueError,
+        ("db", "url", "redis_options"),
+    ),
+    (
+        "sentinel-url-and-host",
+        {"url": "redis+sentinel://s1/m", "host": "h"},
+        ValueError,
+        ("url", "host"),
+    ),
+    (
+        "decode-responses",
+        {"url": "redis+sentinel://s1/m", "redis_options": {"decode_responses": True}},
+        ValueError,
+        ("decode_responses",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc_type", "names"),
+    [pytest.param(kwargs, exc, names, id=name) for name, kwargs, exc, names in INVALID_SENTINEL],
+)
+def test_invalid_sentinel_option_is_rejected_by_name(
+    kwargs: dict[str, Any], exc_type: type[Exception], names: tuple[str, ...]
+) -> None:
+    with pytest.raises(exc_type) as info:
+        AsyncRedisAdapter(**kwargs)
+    for name in names:
+        assert name in str(info.value)
+
+
+async def test_sentinels_and_clients_are_rejected(
+    make_client: Callable[..., aioredis.Redis],
+) -> None:
+    client = make_client()
+    for name in ("pub_client", "sub_client"):
+        with pytest.raises(ValueError) as info:
+            AsyncRedisAdapter(sentinels=[("s1", 1)], service_name="m", **{name: client})
+        assert name in str(info.value)
+        assert "sentinels" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis+sentinel://user:{SECRET}@s1:1",  # no service
+        f"redis+sentinel://:{SECRET}@s1:0/m",  # bad port
+        f"redis+sentinel://:{SECRET}@s1/m?x=1",  # query
+        f"redis+sentinel://:{SECRET}/x@s1/m",  # an unencoded "/" in the password
+        f"redis+sentinel://:{SECRET}@[::1/m",  # unclosed bracket
+        f"redis+sentinel://:{SECRET}@s1/a/b",  # two names
+    ],
+)
+def test_malformed_sentinel_urls_never_show_the_password(url: str) -> None:
+    with pytest.raises(ValueError) as info:
+        AsyncRedisAdapter(url)
+    assert SECRET not in str(info.value)
+    assert "url" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        AsyncEmitter(url)
+    assert SECRET not in str(info.value)
+
+
+def test_other_bad_urls_never_show_the_password() -> None:
+    with pytest.raises(ValueError) as info:
+        AsyncRedisAdapter(f"http://user:{SECRET}@h:1/0")
+    assert SECRET not in str(info.value)
+    assert "redis+sentinel://" in str(info.value)  # the accepted schemes are listed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:pw@h:1/0", "redis://user:***@h:1/0"),
+        ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
+        ("redis://h:1/0", "redis://h:1/0"),
+        ("redis://user@h:1/0", "redis://user@h:1/0"),
+        (
+            "rediss://u:p@[::1]:6380/2?ssl_cert_reqs=none",
+            "rediss://u:***@[::1]:6380/2?ssl_cert_reqs=none",
+        ),
+        ("redis+sentinel://u:p%2F@s1:1,s2:2/m/0", "redis+sentinel://u:***@s1:1,s2:2/m/0"),
+        ("unix://:pw@/tmp/redis.sock?db=1", "unix://:***@/tmp/redis.sock?db=1"),
+        ("localhost:6379", "localhost:6379"),
+    ],
+)
+def test_redacted(url: str, shown: str) -> None:
+    assert redacted(url) == shown
+
+
+# --- emitters take the same Sentinel options -------------------------------------------------
+
+
+async def test_async_emitter_on_sentinels() -> None:
+    emitter = AsyncEmitter(
+        "redis+sentinel://:pw@s1:1,s2/mymaster/2", sentinel_options={"password": "spw"}
+    )
+    try:
+        pool = emitter.client.connection_pool
+        assert pool.service_name == "mymaster"
+        assert sentinel_addresses(emitter.client) == [("s1", 1), ("s2", 26379)]
+        assert (pool.connection_kwargs["password"], pool.connection_kwargs["db"]) == ("pw", 2)
+        assert (
+            pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs["password"]
+            == "spw"
+        )
+    finally:
+        await emitter.aclose()
+    explicit = AsyncEmitter(sentinels=[("s1", 1)], service_name="m")
+    await explicit.aclose()
+
+
+def test_sync_emitter_on_sentinels() -> None:
+    emitter = Emitter(sentinels=[("s1", 1), ("s2", 2)], service_name="mymaster")
+    try:
+        assert isinstance(emitter.client, redis.Redis)
+        pool = emitter.client.connection_pool
+        assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
+        assert pool.service_name == "mymaster"
+        assert sentinel_addresses(emitter.client) == [("s1", 1), ("s2", 2)]
+    finally:
+        emitter.close()
+    Emitter("sentinel://s1/m", redis_options={"socket_timeout": 1}).close()
+
+
+@pytest.mark.parametrize("emitter_class", [AsyncEmitter, Emitter])
+@pytest.mark.parametrize(
+    ("kwargs", "exc_type", "names"),
+    [
+        ({"url": "redis+sentinel://s1:1"}, ValueError, ("url", "service")),
+        ({"sentinels": [], "service_name": "m"}, ValueError, ("sentinels",)),
+        ({"sentinels": [("s1", 1)]}, ValueError, ("service_name",)),
+        ({"service_name": "m"}, ValueError, ("service_name",)),
+        (
+            {"url": "redis://h/0", "sentinels": [("s", 1)], "service_name": "m"},
+            ValueError,
+            ("url",),
+        ),
+        ({"sentinel_options": {"password": "x"}}, ValueError, ("sentinel_options",)),
+        (
+            {"url": "redis+sentinel://s1/m", "sentinel_options": {"bogus_option": 1}},
+            TypeError,
+            ("sentinel_options",),
+        ),
+        (
+            {"url": "redis+sentinel://s1/m", "redis_options": {"bogus_option": 1}},
+            TypeError,
+            ("redis_options",),
+        ),
+    ],
+)
+def test_emitters_reject_bad_sentinel_options(
+    emitter_class: type[Any],
+    kwargs: dict[str, Any],
+    exc_type: type[Exception],
+    names: tuple[str, ...],
+) -> None:
+    with pytest.raises(exc_type) as info:
+        emitter_class(**kwargs)
+    for name in names:
+        assert name in str(info.value)
+
+
+async def test_emitters_reject_sentinels_with_a_client(
+    make_client: Callable[..., aioredis.Redis],
+) -> None:
+    with pytest.raises(ValueError, match="client") as info:
+        AsyncEmitter(client=make_client(), sentinels=[("s1", 1)], service_name="m")
+    assert "sentinels" in str(info.value)
+    sync_client = redis.Redis()
+    try:
+        with pytest.raises(ValueError, match="client"):
+            Emitter(client=sync_client, sentinels=[("s1", 1)], service_name="m")
+    finally:
+        sync_client.close()
