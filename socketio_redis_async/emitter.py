@@ -7,6 +7,12 @@ Python servers running :class:`~socketio_redis_async.AsyncRedisAdapter` and Node
 running ``@socket.io/redis-adapter`` 8 both honour them. An emitter never subscribes: it
 does not count as a server and receives no answers.
 
+With ``sharded=True`` they speak the sharded adapter's protocol instead (Node's
+``createShardedAdapter``, :class:`~socketio_redis_async.AsyncShardedRedisAdapter`):
+ClusterAdapter messages from uid ``"emitter"``, SPUBLISHed on the channel those servers read
+for the target in their ``subscription_mode``. Node has no sharded emitter; its sharded
+servers accept these messages like any other server's.
+
 Chaining is immutable, as in Node: ``of()``, ``to()``, ``in_()``, ``except_()``,
 ``volatile`` and ``compress()`` each return a new emitter sharing the same Redis client and
 leave the one they were called on unchanged, so a configured emitter can be kept and reused.
@@ -22,6 +28,7 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio as aioredis
 
+from . import cluster_protocol as cp
 from .errors import AdapterClosedError
 from .options import DEFAULT_URL, parse_url_argument, resolve_parser, resolve_sentinel
 from .parser import MsgpackParser, Parser, integral_floats_as_ints
@@ -29,6 +36,7 @@ from .protocol import (
     EMITTER_UID,
     RESERVED_EVENTS,
     RESERVED_SERVER_SIDE_EVENTS,
+    Broadcast,
     Channels,
     DisconnectRequest,
     JoinLeaveRequest,
@@ -106,15 +114,39 @@ class _Scope:
 class _Shared:
     """State every emitter derived from one constructor call shares."""
 
-    __slots__ = ("channels", "client", "closed", "key", "owns_client", "parser")
+    __slots__ = (
+        "channels",
+        "client",
+        "closed",
+        "key",
+        "mode",
+        "owns_client",
+        "parser",
+        "sharded_channels",
+    )
 
-    def __init__(self, client: Any, *, owns_client: bool, key: str, parser: Parser) -> None:
+    def __init__(
+        self, client: Any, *, owns_client: bool, key: str, parser: Parser, mode: str | None
+    ) -> None:
         self.client = client
         self.owns_client = owns_client
         self.key = key
         self.parser = parser
+        self.mode = mode  # None: classic protocol; else the sharded servers' subscription mode
         self.closed = False
         self.channels: dict[str, Channels] = {}
+        self.sharded_channels: dict[str, cp.ShardedChannels] = {}
+
+    def sharded_channels_of(self, nsp: str) -> cp.ShardedChannels:
+        channels = self.sharded_channels.get(nsp)
+        if channels is None:
+            channels = self.sharded_channels[nsp] = cp.ShardedChannels(self.key, nsp)
+        return channels
+
+    def sharded_message(self, nsp: str, body: cp.ClusterBody) -> tuple[bytes, bytes]:
+        assert self.mode is not None
+        channel = self.sharded_channels_of(nsp).channel_for(body, self.mode)  # type: ignore[arg-type]
+        return channel, cp.encode_sharded(body, EMITTER_UID, nsp)
 
     def channels_of(self, nsp: str) -> Channels:
         channels = self.channels.get(nsp)
@@ -145,13 +177,26 @@ class _EmitterBase:
         sentinels: object,
         service_name: object,
         sentinel_options: object,
+        sharded: object,
+        subscription_mode: object,
         *,
         client_class: type[Any],
         client_name: str,
+        cluster_class: type[Any],
         sentinel_client: Callable[[SentinelTarget, dict[str, Any]], Any],
     ) -> None:
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a string, got {type(url).__name__}")
+        if not isinstance(sharded, bool):
+            raise TypeError(f"sharded must be a bool, got {type(sharded).__name__}")
+        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
+            raise ValueError("subscription_mode must be one of static, dynamic, dynamic-private")
+        if sharded:
+            self._setup_sharded(
+                url, client, key, parser, redis_options, sentinels, service_name,
+                subscription_mode, client_class=client_class, cluster_class=cluster_class,
+            )  # fmt: skip
+            return
         if client is not None and not isinstance(client, client_class):
             raise TypeError(f"client must be a {client_name} client, got {type(client).__name__}")
         if client is not None and url is not None:
@@ -181,7 +226,53 @@ class _EmitterBase:
             full_url = parse_url_argument(url) if isinstance(url, str) else DEFAULT_URL
             client = client_class.from_url(full_url, **options)
             _probe_redis_options(client, client_name)
-        self._shared = _Shared(client, owns_client=owns_client, key=key, parser=resolved_parser)
+        self._shared = _Shared(
+            client, owns_client=owns_client, key=key, parser=resolved_parser, mode=None
+        )
+        self._scope = _Scope()
+
+    def _setup_sharded(
+        self,
+        url: object,
+        client: object,
+        key: object,
+        parser: object,
+        redis_options: object,
+        sentinels: object,
+        service_name: object,
+        subscription_mode: object,
+        *,
+        client_class: type[Any],
+        cluster_class: type[Any],
+    ) -> None:
+        """Sharded mode: a cluster client (or one Redis 7), ClusterAdapter messages."""
+        if parser is not None:
+            raise ValueError("parser does not apply with sharded=True (the protocol fixes it)")
+        if sentinels is not None or service_name is not None:
+            raise ValueError("sentinels do not apply with sharded=True (a cluster has none)")
+        if client is not None:
+            if not isinstance(client, (cluster_class, client_class)):
+                raise TypeError(
+                    f"client must be a {cluster_class.__module__}.RedisCluster (or one Redis 7 "
+                    f"client) with sharded=True, got {type(client).__name__}"
+                )
+            if url is not None or redis_options:
+                raise ValueError("pass either url/redis_options or client, not both")
+        if not isinstance(key, str) or not key:
+            raise ValueError("key must be a non-empty string (the servers' channel_prefix)")
+        if redis_options is not None and not isinstance(redis_options, Mapping):
+            raise TypeError("redis_options must be a dict of RedisCluster keyword arguments")
+        owns_client = client is None
+        if client is None:
+            full_url = parse_url_argument(url) if isinstance(url, str) else DEFAULT_URL
+            client = cluster_class.from_url(full_url, **dict(redis_options or {}))
+        self._shared = _Shared(
+            client,
+            owns_client=owns_client,
+            key=key,
+            parser=resolve_parser(None),
+            mode=str(subscription_mode),
+        )
         self._scope = _Scope()
 
     def _derive(self: _E, scope: _Scope) -> _E:
@@ -297,6 +388,9 @@ class _EmitterBase:
         self._shared.check_open()
         scope = self._scope
         data = [event, *args]
+        if self._shared.mode is not None:
+            body = Broadcast(EMITTER_UID, scope.nsp, data, scope.target())
+            return self._shared.sharded_message(scope.nsp, body)
         parser = self._shared.parser
         payload = encode_emitter_broadcast(parser, scope.nsp, data, scope.target())
         if isinstance(parser, MsgpackParser) and b"\xcb" in payload:
@@ -312,6 +406,10 @@ class _EmitterBase:
     ) -> tuple[bytes, bytes]:
         self._shared.check_open()
         nsp = self._scope.nsp
+        if self._shared.mode is not None:
+            if not isinstance(request, ServerSideEmitRequest):
+                request = dataclasses.replace(request, uid=EMITTER_UID)
+            return self._shared.sharded_message(nsp, request)
         payload = encode_request(self._shared.parser, request, nsp)
         return self._shared.channels_of(nsp).request, payload
 
@@ -390,6 +488,13 @@ class AsyncEmitter(_EmitterBase):
     :param service_name: the master's name in the Sentinels' configuration (with ``sentinels``).
     :param sentinel_options: keyword arguments for the connections to the Sentinels themselves
                              (``password``, ``username``, ``ssl``...).
+    :param sharded: speak the sharded adapter's protocol (servers running
+                    :class:`~socketio_redis_async.AsyncShardedRedisAdapter` or Node's
+                    ``createShardedAdapter``): ``url`` is then any cluster node (or one Redis 7),
+                    ``client`` a ``redis.asyncio.RedisCluster``, and ``key`` the servers'
+                    ``channel_prefix``.
+    :param subscription_mode: with ``sharded``, the servers' mode, which decides the channel
+                              a broadcast to one room is published on.
 
     Every method that publishes returns once Redis accepted the message; Redis errors
     (``redis.exceptions.RedisError``) propagate to the caller. A ``redis.asyncio`` client is
@@ -417,6 +522,8 @@ class AsyncEmitter(_EmitterBase):
         sentinels: Sequence[tuple[str, int]] | None = None,
         service_name: str | None = None,
         sentinel_options: Mapping[str, Any] | None = None,
+        sharded: bool = False,
+        subscription_mode: str = "dynamic",
     ) -> None:
         self._setup(
             url,
@@ -427,8 +534,11 @@ class AsyncEmitter(_EmitterBase):
             sentinels,
             service_name,
             sentinel_options,
+            sharded,
+            subscription_mode,
             client_class=aioredis.Redis,
             client_name="redis.asyncio.Redis",
+            cluster_class=aioredis.RedisCluster,
             sentinel_client=lambda target, options: async_master_client(target, options)[0],
         )
 
@@ -440,7 +550,10 @@ class AsyncEmitter(_EmitterBase):
 
     async def _publish(self, message: tuple[bytes, bytes]) -> None:
         channel, payload = message
-        await self.client.publish(channel, payload)
+        if self._shared.mode is not None:
+            await self._shared.client.spublish(channel, payload)
+        else:
+            await self.client.publish(channel, payload)
 
     async def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` to the targeted clients of every server.
@@ -540,6 +653,8 @@ class Emitter(_EmitterBase):
         sentinels: Sequence[tuple[str, int]] | None = None,
         service_name: str | None = None,
         sentinel_options: Mapping[str, Any] | None = None,
+        sharded: bool = False,
+        subscription_mode: str = "dynamic",
     ) -> None:
         self._setup(
             url,
@@ -550,8 +665,11 @@ class Emitter(_EmitterBase):
             sentinels,
             service_name,
             sentinel_options,
+            sharded,
+            subscription_mode,
             client_class=redis.Redis,
             client_name="redis.Redis",
+            cluster_class=redis.RedisCluster,
             sentinel_client=sync_master_client,
         )
 
@@ -563,7 +681,10 @@ class Emitter(_EmitterBase):
 
     def _publish(self, message: tuple[bytes, bytes]) -> None:
         channel, payload = message
-        self.client.publish(channel, payload)
+        if self._shared.mode is not None:
+            self._shared.client.spublish(channel, payload)
+        else:
+            self.client.publish(channel, payload)
 
     def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` to the targeted clients (see :meth:`AsyncEmitter.emit`)."""

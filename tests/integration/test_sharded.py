@@ -307,3 +307,34 @@ async def test_each_room_broadcast_is_handled_by_its_shard_only(
     finally:
         await classic_a.stop()
         await classic_b.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_sharded_emitters_reach_python_sharded_servers(
+    make_servers, redis_cluster, prefix, mode
+):
+    from socketio_redis_async import AsyncEmitter, Emitter
+
+    a, b = await make_servers(mode)
+    a1 = await make_servers.client(a, ["red"])
+    b1 = await make_servers.client(b, ["red", "blue"])
+    got: list[Any] = []
+    b.mgr.on("from-emitter", lambda *args: got.append(args))
+    em = AsyncEmitter(redis_cluster.startup_url, key=prefix, sharded=True, subscription_mode=mode)
+    sync_em = Emitter(redis_cluster.startup_url, key=prefix, sharded=True, subscription_mode=mode)
+    try:
+        await em.to("red").emit("e1", b"\x01", {"n": 1})
+        await asyncio.to_thread(sync_em.to("blue").emit, "e2", 2)
+        await em.to(a1.sid()).emit("e3", "just a1")
+        await em.except_("blue").emit("e4")
+        await em.to("blue").sockets_join("green")
+        await em.server_side_emit("from-emitter", 1, "x")
+        await eventually(lambda: b1.events("e1") and a1.events("e1") and b1.events("e2"))
+        await eventually(lambda: a1.events("e3") and a1.events("e4"))
+        await eventually(lambda: "green" in b.mgr.get_rooms(b1.sid(), "/"))
+        await eventually(lambda: got == [(1, "x")])
+        assert a1.events("e1") == [(b"\x01", {"n": 1})]
+        assert not a1.events("e2") and not b1.events("e3") and not b1.events("e4")
+    finally:
+        await em.aclose()
+        sync_em.close()
