@@ -26,9 +26,17 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .errors import PublishError
 from .metrics import Counters
 from .requests import run_bounded
-from .transport import CONNECTION_ERRORS, ErrorHandler, Publisher, backoff_delay, describe
+from .transport import (
+    CONNECTION_ERRORS,
+    ErrorHandler,
+    Publisher,
+    Queued,
+    backoff_delay,
+    describe,
+)
 
 __all__ = ["Address", "ClusterNodes", "ShardedPublisher", "ShardedSubscriber"]
 
@@ -473,9 +481,10 @@ class ShardedSubscriber:
 class ShardedPublisher:
     """SPUBLISH through one batching :class:`Publisher` per master, routed by slot.
 
-    A failed batch (node gone, MOVED after a migration) is counted and reported like any
-    publish failure, and makes the slot map be read again so that later messages go to the
-    new owner.
+    A failed batch (node gone) is counted and reported like any publish failure, and makes
+    the slot map be read again so that later messages go to the new owner. Messages a node
+    redirects (MOVED after a slot migration or a failover) are not lost: once the map is
+    read again they are sent to the new owner.
     """
 
     def __init__(
@@ -492,6 +501,8 @@ class ShardedPublisher:
         self._counters = counters
         self._publishers: dict[Address, Publisher] = {}
         self._refresh_task: asyncio.Task[None] | None = None
+        self._redirected: list[tuple[Queued, Address | None, BaseException | None]] = []
+        self._failing = False
 
     async def publish(self, channel: bytes, payload: bytes, *, wait: bool = False) -> None:
         address = self._nodes.owner(channel)
@@ -508,23 +519,65 @@ class ShardedPublisher:
                 on_error=self._failed,
                 counters=self._counters,
                 command=b"SPUBLISH",
+                on_redirect=lambda items, exc: self._redirect(address, items, exc),
             )
         await publisher.publish(channel, payload, wait=wait)
+
+    def _redirect(self, address: Address, items: list[Queued], error: BaseException | None) -> None:
+        """Messages a node did not take: re-read the slot map, then send them to the
+        slot's owner; if the owner is still the unreachable node, they are dropped."""
+        self._redirected.extend((item, address if error else None, error) for item in items)
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.ensure_future(self._refresh_quietly())
 
     def _failed(self, exc: BaseException) -> None:
         self._on_error(exc)
         if self._refresh_task is None or self._refresh_task.done():
             self._refresh_task = asyncio.ensure_future(self._refresh_quietly())
 
+    def _drop(self, waiter: asyncio.Future[None] | None, error: BaseException) -> None:
+        """At most once, like any Pub/Sub: a message for a shard that is down is lost."""
+        self._counters.publish_failures += 1
+        if not self._failing:
+            self._failing = True
+            self._logger.error("Publishing to Redis failed (%s); messages are dropped", error)
+            self._on_error(error)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(PublishError(f"publish to Redis failed: {error}"))
+
     async def _refresh_quietly(self) -> None:
         try:
             await self._nodes.refresh()
         except (ConnectionError, *CONNECTION_ERRORS) as exc:
             self._logger.debug("Slot map not refreshed: %s", describe(exc))
+            redirected, self._redirected = self._redirected, []
+            for (_, _, waiter), _, error in redirected:
+                self._drop(waiter, error or exc)
             return
+        redirected, self._redirected = self._redirected, []
+        for (channel, payload, waiter), unreachable, error in redirected:
+            if error is not None and self._nodes.owner(channel) == unreachable:
+                self._drop(waiter, error)
+            else:
+                await self._resend(channel, payload, waiter)
         masters = set(self._nodes.masters)
         for address in [a for a in self._publishers if a not in masters]:
             await self._publishers.pop(address).aclose()  # a demoted or vanished master
+
+    async def _resend(
+        self, channel: bytes, payload: bytes, waiter: asyncio.Future[None] | None
+    ) -> None:
+        try:
+            await self.publish(channel, payload, wait=waiter is not None)
+        except Exception as exc:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
+            return
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._failing:
+            self._failing = False
+            self._logger.warning("Publishing to Redis works again")
 
     async def flush(self) -> None:
         for publisher in list(self._publishers.values()):

@@ -29,8 +29,8 @@ from typing import Any
 
 import anyio
 import redis.asyncio as aioredis
+from redis.exceptions import AskError, MovedError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import PublishError
@@ -41,6 +41,10 @@ __all__ = ["MessageHandler", "Publisher", "Subscriber", "backoff_delay", "descri
 # channel, payload, matched pattern (None for a plain channel message)
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
 ErrorHandler = Callable[[BaseException], None]
+Queued = tuple[bytes, bytes, "asyncio.Future[None] | None"]  # channel, payload, waiter
+# Messages one cluster node did not take: redirected (MOVED/ASK, error None) or undelivered
+# because the node is unreachable (the error). The handler re-routes or drops them.
+RedirectHandler = Callable[[list[Queued], "BaseException | None"], None]
 
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 SUBSCRIBE_TIMEOUT = 10.0
@@ -299,8 +303,10 @@ class Publisher:
         high_water: int = 10_000,
         stall_after: float = 1.0,
         command: bytes = b"PUBLISH",
+        on_redirect: RedirectHandler | None = None,
     ) -> None:
         self._client = client
+        self._on_redirect = on_redirect
         # RESP for "<command> <channel> <payload>", packed by hand (PUBLISH or SPUBLISH).
         self._format = b"*3\r\n$%d\r\n%b\r\n" % (len(command), command)
         self._format += b"$%d\r\n%b\r\n$%d\r\n%b\r\n"
@@ -370,18 +376,25 @@ class Publisher:
                 await self._send(batch)
             self._idle.set()
 
-    async def _send(self, batch: list[tuple[bytes, bytes, asyncio.Future[None] | None]]) -> None:
+    async def _send(self, batch: list[Queued]) -> None:
         self._in_flight_since = time.monotonic()
         error: BaseException | None = None
         try:
             with anyio.fail_after(PUBLISH_TIMEOUT):
-                error = await self._write_batch(batch)
+                error, redirected = await self._write_batch(batch)
+            if redirected and self._on_redirect is not None:
+                self._on_redirect(redirected, None)  # not lost: re-sent to the new owner
+                moved = {id(item) for item in redirected}
+                batch = [item for item in batch if id(item) not in moved]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = exc
             if self._connection is not None:
                 await self._connection.disconnect(nowait=True)  # the next batch reconnects
+            if self._on_redirect is not None and isinstance(exc, CONNECTION_ERRORS):
+                self._on_redirect(batch, exc)  # a cluster node is gone: its owner decides
+                return
         finally:
             self._in_flight_since = None
         if error is None:
@@ -402,12 +415,13 @@ class Publisher:
                 else:
                     future.set_exception(PublishError(f"publish to Redis failed: {error}"))
 
-    async def _write_batch(
-        self, batch: list[tuple[bytes, bytes, asyncio.Future[None] | None]]
-    ) -> BaseException | None:
+    async def _write_batch(self, batch: list[Queued]) -> tuple[BaseException | None, list[Queued]]:
         """PUBLISH the whole batch in one write on the publisher's own connection, then read
         one reply per message. The commands are packed here (RESP is trivial for PUBLISH):
-        redis-py's pipeline costs several times more per command."""
+        redis-py's pipeline costs several times more per command.
+
+        Returns the error of a refused message, if any (e.g. NOPERM), and the messages a
+        cluster node redirected elsewhere (MOVED/ASK), when there is a redirect handler."""
         connection = self._connection
         if connection is None:
             pool = self._client.connection_pool
@@ -417,12 +431,19 @@ class Publisher:
         fmt = self._format
         blob = b"".join([fmt % (len(ch), ch, len(pl), pl) for ch, pl, _ in batch])
         await connection.send_packed_command(blob, check_health=False)
-        error = None
-        for _ in batch:
-            reply = await connection.read_response(timeout=math.inf)
-            if isinstance(reply, Exception):  # e.g. NOPERM: the connection itself is fine
-                error = reply
-        return error
+        error: BaseException | None = None
+        redirected: list[Queued] = []
+        for item in batch:
+            try:
+                await connection.read_response(timeout=math.inf)
+            except (MovedError, AskError) as exc:
+                if self._on_redirect is None:
+                    error = exc
+                else:
+                    redirected.append(item)
+            except ResponseError as exc:  # e.g. NOPERM: the connection itself is fine
+                error = exc
+        return error, redirected
 
     async def aclose(self) -> None:
         """Send what is queued (for at most ``PUBLISH_TIMEOUT``), then stop the writer."""

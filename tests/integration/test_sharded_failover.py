@@ -15,6 +15,7 @@ import contextlib
 import statistics
 import time
 import uuid
+from typing import Any
 
 import pytest
 from support.redis_cluster import RedisCluster
@@ -142,6 +143,67 @@ async def test_delivery_resumes_after_the_owning_master_is_killed(fresh_cluster,
     )
     assert max(resumes) < RESUME_TARGET
     assert receiver_server.mgr.connected
+    await client.close()
+    await sender.stop()
+    await receiver_server.stop()
+
+
+async def test_other_shards_keep_delivering_while_one_master_is_down(fresh_cluster):
+    """A dead node stops only its own channels: rooms on the other shards are unaffected."""
+    cluster: RedisCluster = fresh_cluster
+    sender, receiver_server, prefix = await _servers(cluster, "dynamic")
+    rooms = [f"room-{i}" for i in range(12)]
+    owner = {room: cluster.master_for_key(f"{prefix}#/#{room}#".encode()) for room in rooms}
+    victim = owner[rooms[0]]
+    survivors = [room for room in rooms if owner[room] is not victim]
+    assert survivors
+    client = RecordingClient()
+    await client.connect(receiver_server.url)
+    for room in rooms:
+        await client.join(room)
+    await eventually(lambda: receiver_server.mgr.connected)
+    await asyncio.to_thread(cluster.kill, victim)
+    for room in survivors:  # before any promotion: only the victim's shard is gone
+        await sender.mgr.emit("during", room, to=room)
+    await eventually(lambda: {args[0] for args in client.events("during")} == set(survivors))
+    await asyncio.to_thread(cluster.wait_promoted, victim)
+    await eventually(lambda: receiver_server.mgr.connected, timeout=RESUME_TARGET + 2)
+    await sender.mgr.emit("after", rooms[0], to=rooms[0])
+    await eventually(lambda: client.events("after") == [(rooms[0],)], timeout=RESUME_TARGET)
+    await client.close()
+    await sender.stop()
+    await receiver_server.stop()
+
+
+async def test_a_migrated_slot_moves_its_subscription_to_the_new_owner(fresh_cluster):
+    """Slot migration: the old owner drops the channel (unsolicited sunsubscribe), the
+    adapter re-reads the slot map and subscribes on the new owner; delivery continues."""
+    cluster: RedisCluster = fresh_cluster
+    sender, receiver_server, prefix = await _servers(cluster, "dynamic")
+    client = RecordingClient()
+    await client.connect(receiver_server.url)
+    await client.join("moving")
+    channel = f"{prefix}#/#moving#".encode()
+    source = cluster.master_for_key(channel)
+    target = next(m for m in cluster.masters() if m is not source)
+    await eventually(lambda: receiver_server.mgr.connected)
+    await sender.mgr.emit("before", 1, to="moving")
+    await eventually(lambda: client.events("before"))
+    from redis.crc import key_slot
+
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(channel), target)
+
+    def subscribed_on(node: Any) -> bool:
+        with node.client() as r:
+            return channel in r.execute_command("PUBSUB", "SHARDCHANNELS")
+
+    await eventually(lambda: subscribed_on(target) and not subscribed_on(source), timeout=5)
+    for n in range(20):
+        await sender.mgr.emit("after", n, to="moving")
+    # MOVED replies are not failures: the sender re-reads the slot map and re-sends them
+    await eventually(lambda: len(client.events("after")) == 20, timeout=3)
+    assert sorted(args[0] for args in client.events("after")) == list(range(20))
+    assert sender.mgr.stats()["publish_failures"] == 0
     await client.close()
     await sender.stop()
     await receiver_server.stop()
