@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 import redis.cluster
-from redis.cluster import key_slot
+from redis.crc import key_slot
 
 from .redis_server import HOST, START_TIMEOUT, RedisServer, free_cluster_port
 
@@ -537,6 +537,6 @@ def _cluster_nodes(node: RedisServer) -> list[ClusterNode]:
         return parse_cluster_nodes(_text(c.execute_command("CLUSTER", "NODES")))
 
 
-def _call(node: RedisServer, *args: object) -> object:
+def _call(node: RedisServer, *args: object) -> Any:
     with node.client(socket_timeout=5, socket_connect_timeout=1) as c:
         return c.execute_command(*args)
