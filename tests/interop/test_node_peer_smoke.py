@@ -224,6 +224,13 @@ async def test_sharded_servers_share_a_cluster(
         with redis_cluster.master_for_key(channel).client() as redis:
             reply = redis.execute_command("PUBSUB", "SHARDNUMSUB", channel)
         assert reply == [channel.encode(), count]
+    # The same, asked through Node's cluster client, routed by the channel's slot.
+    reply = await s1.call("redisCommand", args=["PUBSUB", "SHARDNUMSUB", main], key=main)
+    assert reply == [main, 2]
+    info = await s2.adapter_info()
+    assert (info["uid"], info["mainChannel"]) == (s2.uid, main)
+    assert info["privateChannel"] == f"{main}{s2.uid}#"
+    assert info["options"] == {"channelPrefix": prefix, "subscriptionMode": mode}
     with pytest.raises(NodePeerError, match="has no allRooms"):
         await s1.call("allRooms")
     assert await s1.client_events(c1) == []
@@ -255,7 +262,9 @@ async def test_streams_servers_share_one_redis(peer: NodePeer, redis_server: Red
     assert await s1.client_events(c1) == []
 
 
-@pytest.fixture(params=["classic", "sharded-cluster", "sharded-single", "streams"])
+@pytest.fixture(
+    params=["classic", "sharded-cluster", "sharded-single", "streams", "streams-sharded-pubsub"]
+)
 def adapter_start(request: pytest.FixtureRequest) -> dict[str, Any]:
     """startServer arguments for each adapter kind, with names of the test's own (the
     cluster is only started for the test that needs it)."""
@@ -274,6 +283,7 @@ def adapter_start(request: pytest.FixtureRequest) -> dict[str, Any]:
         "streamName": name,
         "channelPrefix": name,
         "blockTimeInMs": 1000,
+        "useShardedPubSub": request.param == "streams-sharded-pubsub",
     }
 
 
@@ -310,3 +320,24 @@ async def test_every_operation_with_each_adapter(
     assert await s2.wait_client_event(c2, "__disconnect") == [["io server disconnect"]]
     assert [s["id"] for s in await s1.call("fetchSockets")] == [sid1]
     assert await s1.client_events(c1, "in-j") == [[]]
+
+
+async def test_streams_recovery_offsets_reach_clients(
+    peer: NodePeer, redis_server: RedisServer
+) -> None:
+    name = _unique("smoke-csr")
+    server = await start_node_server(
+        peer,
+        adapter="streams",
+        redis_url=redis_server.url,
+        streamName=name,
+        channelPrefix=name,
+        blockTimeInMs=1000,
+        connectionStateRecovery={"maxDisconnectionDuration": 60000},
+    )
+    client, _ = await server.connect_client()
+    await server.call("emit", event="ev", args=[1])
+    with redis_server.client() as redis:
+        ((entry_id, _),) = redis.xrange(name)
+    # With connection state recovery on, the XADD id is appended to every event.
+    assert await server.wait_client_event(client, "ev") == [[1, entry_id.decode()]]

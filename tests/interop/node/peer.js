@@ -259,16 +259,17 @@ function adapterChannels(server, namespace) {
   }
 }
 
-/** Resolves once the streams reader of `server` is blocked in XREAD (seen in CLIENT LIST). */
+/** Resolves once the streams readers of `server` (one per stream) are blocked in XREAD. */
 async function waitReading(server) {
+  const readers = server.options.streamCount ?? 1;
   const deadline = Date.now() + 5000;
   for (;;) {
     const list = String(await server.pub.sendCommand(["CLIENT", "LIST", "TYPE", "normal"]));
-    const reading = list.split("\n").some((line) => {
+    const blocked = list.split("\n").filter((line) => {
       const fields = Object.fromEntries(line.split(" ").map((kv) => kv.split("=", 2)));
       return fields.name === server.clientName && fields.cmd === "xread" && fields.flags.includes("b");
     });
-    if (reading) return;
+    if (blocked.length >= readers) return;
     if (Date.now() > deadline) throw new Error(`streams reader of server ${server.id} never blocked in XREAD`);
     await sleep(10);
   }
