@@ -331,28 +331,16 @@ def build_options(
         raise TypeError(f"key must be a string, got {type(key).__name__}")
     if not key:
         raise ValueError("key must not be empty")
-    if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
-        raise TypeError("requests_timeout must be a number of seconds")
-    if not 0 < requests_timeout < float("inf"):
-        raise ValueError(f"requests_timeout must be positive and finite, got {requests_timeout}")
     if not isinstance(publish_on_specific_response_channel, bool):
         raise TypeError("publish_on_specific_response_channel must be a bool")
-    if logger is not None and not isinstance(logger, logging.Logger):
-        raise TypeError("logger must be a logging.Logger")
-    if on_error is not None and not callable(on_error):
-        raise TypeError("on_error must be a callable taking the exception")
-    if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
-        raise TypeError("max_message_size must be an int (bytes)")
-    if max_message_size < 1024:
-        raise ValueError(f"max_message_size must be at least 1024 bytes, got {max_message_size}")
-    if not isinstance(strict, bool):
-        raise TypeError("strict must be a bool")
-    if isinstance(health_check_interval, bool) or not isinstance(
-        health_check_interval, (int, float)
-    ):
-        raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
-    if not 0 <= health_check_interval < float("inf"):
-        raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")
+    common = check_common_options(
+        requests_timeout=requests_timeout,
+        logger=logger,
+        on_error=on_error,
+        max_message_size=max_message_size,
+        strict=strict,
+        health_check_interval=health_check_interval,
+    )
     if sentinel is not None:
         url = sentinel.describe(options.get("db", 0))
     elif pub is None:
@@ -364,15 +352,15 @@ def build_options(
         pub_client=pub,
         sub_client=sub,
         key=key,
-        requests_timeout=float(requests_timeout),
+        requests_timeout=common.requests_timeout,
         publish_on_specific_response_channel=publish_on_specific_response_channel,
         parser=resolve_parser(parser),
         redis_options=options,
-        logger=logger,
-        on_error=on_error,
-        max_message_size=max_message_size,
-        strict=strict,
-        health_check_interval=float(health_check_interval),
+        logger=common.logger,
+        on_error=common.on_error,
+        max_message_size=common.max_message_size,
+        strict=common.strict,
+        health_check_interval=common.health_check_interval,
         sentinel=sentinel,
     )
 
@@ -419,6 +407,18 @@ def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Re
     )
 
 
+@dataclass(frozen=True)
+class CommonValues:
+    """The validated options every transport shares."""
+
+    requests_timeout: float
+    logger: logging.Logger | None
+    on_error: Callable[[BaseException], object] | None
+    max_message_size: int
+    strict: bool
+    health_check_interval: float
+
+
 def check_common_options(
     *,
     requests_timeout: object,
@@ -427,7 +427,7 @@ def check_common_options(
     max_message_size: object,
     strict: object,
     health_check_interval: object,
-) -> None:
+) -> CommonValues:
     """Validate the options every transport shares; raise ``TypeError``/``ValueError``."""
     if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
         raise TypeError("requests_timeout must be a number of seconds")
@@ -449,3 +449,11 @@ def check_common_options(
         raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
     if not 0 <= health_check_interval < float("inf"):
         raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")
+    return CommonValues(
+        requests_timeout=float(requests_timeout),
+        logger=logger,
+        on_error=on_error,
+        max_message_size=max_message_size,
+        strict=strict,
+        health_check_interval=float(health_check_interval),
+    )

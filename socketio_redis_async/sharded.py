@@ -136,7 +136,7 @@ def build_sharded_options(
         raise TypeError("redis_options must be a dict of redis.asyncio.Redis keyword arguments")
     if (redis_options or {}).get("decode_responses"):
         raise ValueError("redis_options: decode_responses must stay False (payloads are bytes)")
-    check_common_options(
+    common = check_common_options(
         requests_timeout=requests_timeout,
         logger=logger,
         on_error=on_error,
@@ -149,13 +149,13 @@ def build_sharded_options(
         client=client,
         channel_prefix=channel_prefix,
         subscription_mode=subscription_mode,  # type: ignore[arg-type]
-        requests_timeout=float(requests_timeout),  # type: ignore[arg-type]
+        requests_timeout=common.requests_timeout,
         redis_options=dict(redis_options or {}),
-        logger=logger,  # type: ignore[arg-type]
-        on_error=on_error,  # type: ignore[arg-type]
-        max_message_size=max_message_size,  # type: ignore[arg-type]
-        strict=strict,  # type: ignore[arg-type]
-        health_check_interval=float(health_check_interval),  # type: ignore[arg-type]
+        logger=common.logger,
+        on_error=common.on_error,
+        max_message_size=common.max_message_size,
+        strict=common.strict,
+        health_check_interval=common.health_check_interval,
     )
 
 
