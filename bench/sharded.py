@@ -1,22 +1,28 @@
 """Broadcast throughput over a local 3-master Redis Cluster: classic vs sharded vs Node sharded.
 
 For each implementation: a sender server S and a receiver server R (real socket.io servers on
-loopback), C websocket clients on R spread over 8 rooms, and N room broadcasts emitted by S
-round-robin over the rooms. Measured from the first send to the last delivery at R's clients.
+loopback), C websocket clients on R, and N room broadcasts emitted by S round-robin over K
+rooms, of which only L have clients (``--listened-rooms``): broadcasts to the other rooms cost
+Redis and the servers, but no client. Timed from the first send to the last delivery.
 
 * ``classic``: ``AsyncRedisAdapter`` (S on node 0, R on node 1; a cluster copies PUBLISH to
-  every node over the cluster bus).
-* ``sharded``: ``AsyncShardedRedisAdapter``, SPUBLISH routed by slot, subscription "dynamic".
+  every node, replicas included, over the cluster bus, and R receives every broadcast).
+* ``sharded``: ``AsyncShardedRedisAdapter``, SPUBLISH to the slot owner (and its replicas)
+  only, subscription "dynamic" (R subscribes to the channels of its clients' rooms only).
 * ``node``: socket.io 4.8 + ``createShardedAdapter`` (node-redis ``createCluster``) hosted by
-  tests/interop/node/peer.js; its sender is driven through the peer's JSON pipe, 100 ``emit``
-  calls in flight at a time, so it measures the pipe as well.
+  tests/interop/node/peer.js; its ``emitMany`` op emits all N inside Node, so no pipe is timed.
 
-The Python servers run in this process's event loop; the receiving clients of all three run
-in separate Python processes (``--client-procs``, python-socketio clients), so the receiving
-side is the same for every implementation. The machine is shared: compare the ratios within one run.
+Besides throughput it reports where the CPU went: Redis (``INFO cpu`` delta per node, summed
+and max, per 1,000 broadcasts; it includes the nodes' idle cost, printed in the header) and
+the process hosting both servers (this one for Python, the peer for Node; /proc/<pid>/stat)
+over the send phase and over the whole run. The Python servers run in this process's event
+loop; the receiving clients run in ``--client-procs`` child processes for every
+implementation. Runs are repeated (``--repeat``) round by round, and medians are reported.
+The machine is shared: compare the ratios within one run.
 
-    .venv/bin/python bench/sharded.py [--broadcasts N] [--clients C] [--quick]
-                                      [--impls classic,sharded,node] [--pace-us U]
+    .venv/bin/python bench/sharded.py [--broadcasts N] [--clients C] [--rooms K]
+        [--listened-rooms L] [--payload B] [--repeat R] [--impls classic,sharded,node]
+        [--client-procs P] [--quick]
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -37,22 +45,22 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import socketio  # noqa: E402
 
-ROOMS = [f"room-{i}" for i in range(8)]
 IMPLS = ("classic", "sharded", "node")
-DELIVERY_TIMEOUT = 120.0
+DELIVERY_TIMEOUT = 300.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the receiving clients (a child process) -------------------------------------------------
 
 
-def _clients_main(url: str, indexes: list[int], expected: int, conn: Connection) -> None:
-    asyncio.run(_clients(url, indexes, expected, conn))
+def _clients_main(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
+    asyncio.run(_clients(url, rooms, expected, conn))
 
 
-async def _clients(url: str, indexes: list[int], expected: int, conn: Connection) -> None:
-    """Connect one client per index (in room ``index % 8``); report warm-up, then the
+async def _clients(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
+    """Connect one client per entry of ``rooms`` (joining it); report warm-up, then the
     delivery count and the times of the first and last delivery."""
-    count = len(indexes)
+    count = len(rooms)
     got = 0
     warm = 0
     first = last = 0.0
@@ -75,19 +83,20 @@ async def _clients(url: str, indexes: list[int], expected: int, conn: Connection
         if warm >= count:
             warmed.set()
 
-    for i in indexes:
+    for room in rooms:
         client = socketio.AsyncClient(reconnection=False)
         client.on("bench", on_bench)
         client.on("warm", on_warm)
         await client.connect(url, transports=["websocket"], wait_timeout=10)
-        reply = await client.call("join", ROOMS[i % len(ROOMS)], timeout=10)
+        reply = await client.call("join", room, timeout=10)
         assert reply == "joined", reply
         clients.append(client)
     conn.send("ready")
     await asyncio.wait_for(warmed.wait(), 30)
     conn.send("warm")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), DELIVERY_TIMEOUT)
+    if expected:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), DELIVERY_TIMEOUT)
     conn.send((got, first, last))
     for client in clients:
         await client.disconnect()
@@ -95,27 +104,52 @@ async def _clients(url: str, indexes: list[int], expected: int, conn: Connection
 
 # --- where the work landed -------------------------------------------------------------------
 
+BUS_FIELDS = {
+    "bus_publish_rx": "cluster_stats_messages_publish_received",
+    "bus_publish_tx": "cluster_stats_messages_publish_sent",
+    "bus_pshard_rx": "cluster_stats_messages_publishshard_received",
+    "bus_pshard_tx": "cluster_stats_messages_publishshard_sent",
+}
 
-def _node_stats(cluster: Any) -> list[dict[str, int]]:
+
+def _node_stats(cluster: Any) -> list[dict[str, float]]:
+    """Per node: CPU seconds (user + sys), PUBLISH/SPUBLISH calls and cluster bus counters."""
     stats = []
     for node in cluster.nodes:
         with node.client() as c:
             cmd = c.info("commandstats")
+            cpu = c.info("cpu")
             raw = c.execute_command("CLUSTER", "INFO")
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
-        stats.append(
-            {
-                "publish": int(cmd.get("cmdstat_publish", {}).get("calls", 0)),
-                "spublish": int(cmd.get("cmdstat_spublish", {}).get("calls", 0)),
-                "bus_publish_rx": int(fields.get("cluster_stats_messages_publish_received", 0)),
-            }
-        )
+        row: dict[str, float] = {
+            "cpu_s": float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+            "publish": int(cmd.get("cmdstat_publish", {}).get("calls", 0)),
+            "spublish": int(cmd.get("cmdstat_spublish", {}).get("calls", 0)),
+        }
+        row.update({name: int(fields.get(key, 0)) for name, key in BUS_FIELDS.items()})
+        stats.append(row)
     return stats
 
 
-def _delta(after: list[dict[str, int]], before: list[dict[str, int]]) -> list[dict[str, int]]:
+def _delta(after: list[dict[str, float]], before: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: a[k] - b[k] for k in a} for a, b in zip(after, before, strict=True)]
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; field 3 is index 0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def _idle_redis_cpu_ms_per_s(cluster: Any, seconds: float = 1.0) -> list[float]:
+    """What each node burns doing nothing (cron, cluster bus pings): the floor of the figures."""
+    before = _node_stats(cluster)
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    delta = _delta(_node_stats(cluster), before)
+    return [d["cpu_s"] * 1000 / (time.monotonic() - started) for d in delta]
 
 
 # --- the servers -----------------------------------------------------------------------------
@@ -123,13 +157,18 @@ def _delta(after: list[dict[str, int]], before: list[dict[str, int]]) -> list[di
 
 @dataclass
 class Pair:
-    """A sender and a receiver of one implementation."""
+    """A sender and a receiver of one implementation, hosted by the process ``pid``."""
 
     receiver_url: str
-    send: Any  # async (room, index) -> None
-    send_many: Any  # async (list[(room, index)]) -> None
-    warm: Any  # async () -> None
+    pid: int
+    send_all: Any  # async (rooms, count, payload) -> None: count broadcasts round-robin
+    warm: Any  # async (rooms) -> None
     stop: Any  # async () -> None
+
+
+def _bench_data(index: int, padding: str | None) -> Any:
+    """The emit's arguments: the index, then the padding (a tuple is several arguments)."""
+    return index if padding is None else (index, padding)
 
 
 async def _python_pair(impl: str, cluster: Any) -> Pair:
@@ -147,44 +186,42 @@ async def _python_pair(impl: str, cluster: Any) -> Pair:
     sender = await start_server("", manager=manager(0))
     receiver = await start_server("", manager=manager(1))
 
-    async def send(room: str, index: int) -> None:
-        await sender.sio.emit("bench", index, to=room)
+    async def send_all(rooms: list[str], count: int, payload: int) -> None:
+        padding = "x" * payload if payload else None
+        for i in range(count):
+            await sender.sio.emit("bench", _bench_data(i, padding), to=rooms[i % len(rooms)])
+            if i % 100 == 99:
+                await asyncio.sleep(0)  # as the Node sender does: let I/O run
 
-    async def send_many(batch: list[tuple[str, int]]) -> None:
-        for room, index in batch:
-            await send(room, index)
-
-    async def warm() -> None:
+    async def warm(rooms: list[str]) -> None:
         await eventually(lambda: getattr(receiver.mgr, "connected", True), timeout=10)
-        for room in ROOMS:
+        for room in rooms:
             await sender.sio.emit("warm", 0, to=room)
 
     async def stop() -> None:
         await sender.stop()
         await receiver.stop()
 
-    return Pair(receiver.url, send, send_many, warm, stop)
+    return Pair(receiver.url, os.getpid(), send_all, warm, stop)
 
 
 async def _node_pair(cluster: Any) -> Pair:
     from interop.node_peer import NodePeer, start_node_server
 
-    peer = NodePeer(call_timeout=60)
+    peer = NodePeer(call_timeout=DELIVERY_TIMEOUT)
     await peer.start()
+    assert peer._proc is not None  # the peer's process: its CPU is measured
     urls = [node.url for node in cluster.nodes]
     opts = {"channelPrefix": "bench-node", "subscriptionMode": "dynamic"}
     sender = await start_node_server(peer, adapter="sharded", cluster_urls=urls, **opts)
     receiver = await start_node_server(peer, adapter="sharded", cluster_urls=urls, **opts)
 
-    async def send(room: str, index: int) -> None:
-        await sender.call("emit", to=[room], event="bench", args=[index])
+    async def send_all(rooms: list[str], count: int, payload: int) -> None:
+        await sender.call("emitMany", rooms=rooms, count=count, event="bench", payloadSize=payload)
 
-    async def send_many(batch: list[tuple[str, int]]) -> None:
-        await asyncio.gather(*(send(room, index) for room, index in batch))
-
-    async def warm() -> None:
+    async def warm(rooms: list[str]) -> None:
         await receiver.wait_subscriptions()
-        for room in ROOMS:
+        for room in rooms:
             await sender.call("emit", to=[room], event="warm", args=[0])
 
     async def stop() -> None:
@@ -192,28 +229,37 @@ async def _node_pair(cluster: Any) -> Pair:
         await receiver.stop()
         await peer.close()
 
-    return Pair(receiver.url, send, send_many, warm, stop)
+    return Pair(receiver.url, peer._proc.pid, send_all, warm, stop)
 
 
-async def run_impl(
-    impl: str, cluster: Any, broadcasts: int, clients: int, pace_us: int, client_procs: int = 1
-) -> dict[str, Any]:
+def room_order(rooms: int, broadcasts: int) -> list[str]:
+    """The K room names in round-robin order, rotated so that the last broadcast goes to
+    ``room-0``, which always has clients: its delivery closes the timed window."""
+    return [f"room-{(j - (broadcasts - 1)) % rooms}" for j in range(rooms)]
+
+
+async def run_impl(impl: str, cluster: Any, args: argparse.Namespace) -> dict[str, Any]:
+    broadcasts = args.broadcasts
+    order = room_order(args.rooms, broadcasts)
+    listened = [f"room-{i}" for i in range(args.listened_rooms)]
+    client_rooms = [listened[c % len(listened)] for c in range(args.clients)]
+    per_room = {room: broadcasts // len(order) for room in order}  # broadcasts per room
+    for room in order[: broadcasts % len(order)]:
+        per_room[room] += 1
     pair = await (_node_pair(cluster) if impl == "node" else _python_pair(impl, cluster))
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
     procs = []
     total = 0
-    for part in range(client_procs):
-        indexes = list(range(part, clients, client_procs))
-        rooms = [c % len(ROOMS) for c in indexes]
-        expected = sum(rooms.count(i % len(ROOMS)) for i in range(broadcasts))
+    for part in range(args.client_procs):
+        mine = client_rooms[part :: args.client_procs]
+        expected = sum(per_room[room] for room in mine)
         total += expected
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_clients_main, args=(pair.receiver_url, indexes, expected, child))
+        proc = ctx.Process(target=_clients_main, args=(pair.receiver_url, mine, expected, child))
         proc.start()
         pipes.append(parent)
         procs.append(proc)
-    expected = total
     loop = asyncio.get_running_loop()
 
     async def recv_all() -> list[Any]:
@@ -221,23 +267,18 @@ async def run_impl(
 
     try:
         assert await recv_all() == ["ready"] * len(pipes)
-        await pair.warm()
+        await pair.warm(listened)
         assert await recv_all() == ["warm"] * len(pipes)
         before = _node_stats(cluster)
-        jobs = [(ROOMS[i % len(ROOMS)], i) for i in range(broadcasts)]
         result = asyncio.ensure_future(recv_all())
+        cpu0 = _proc_cpu_s(pair.pid)
         start = time.monotonic()
-        if pace_us:
-            for room, index in jobs:
-                await pair.send(room, index)
-                await asyncio.sleep(pace_us / 1e6)
-        else:
-            for at in range(0, len(jobs), 100):
-                await pair.send_many(jobs[at : at + 100])
+        await pair.send_all(order, broadcasts, args.payload)
         sent = time.monotonic()
+        cpu1 = _proc_cpu_s(pair.pid)
         reports = await result
-        got = sum(r[0] for r in reports)
-        last = max(r[2] for r in reports)
+        done = max([sent, *(r[2] for r in reports if r[0])])
+        cpu2 = _proc_cpu_s(pair.pid)
         await asyncio.sleep(0.2)  # let the cluster bus counters settle
         stats = _delta(_node_stats(cluster), before)
     finally:
@@ -246,40 +287,79 @@ async def run_impl(
             if proc.is_alive():
                 proc.terminate()
         await pair.stop()
-    elapsed = (last if got else time.monotonic()) - start
+    got = sum(r[0] for r in reports)
+    elapsed = done - start
+    per_k = 1e6 / broadcasts  # seconds -> ms per 1,000 broadcasts
+    redis = [n["cpu_s"] * per_k for n in stats]
     return {
         "impl": impl,
-        "broadcasts": broadcasts,
-        "expected": expected,
+        "expected": total,
         "delivered": got,
         "send_s": sent - start,
         "elapsed_s": elapsed,
-        "bcast_per_s": broadcasts / elapsed if got >= expected else 0.0,
+        "bcast_per_s": broadcasts / elapsed if got >= total else 0.0,
         "deliv_per_s": got / elapsed,
+        "redis_sum": sum(redis),
+        "redis_max": max(redis),
+        "send_cpu": (cpu1 - cpu0) * per_k,
+        "srv_cpu": (cpu2 - cpu0) * per_k,
         "nodes": stats,
     }
 
 
-def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    print(
-        f"broadcasts={args.broadcasts} clients={args.clients} rooms={len(ROOMS)} "
-        f"pace_us={args.pace_us}; Python servers in-process, "
-        f"clients in {args.client_procs} child process(es)"
+# --- the report ------------------------------------------------------------------------------
+
+COLUMNS = ("bcast_per_s", "redis_sum", "redis_max", "send_cpu", "srv_cpu")
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    return (
+        f"{label:<15} {r['delivered']:>6.0f}/{r['expected']:<6.0f} {r['send_s']:>6.2f} "
+        f"{r['elapsed_s']:>7.2f} {r['bcast_per_s']:>8.0f} {r['deliv_per_s']:>8.0f} "
+        f"{r['redis_sum']:>7.1f} {r['redis_max']:>7.1f} {r['send_cpu']:>7.1f} {r['srv_cpu']:>7.1f}"
     )
-    head = f"{'impl':<8} {'deliv':>11} {'send s':>7} {'total s':>8} {'bcast/s':>9} {'deliv/s':>9}"
-    print(head + "  per node [publish spublish bus_publish_rx]")
+
+
+def print_table(results: list[dict[str, Any]], args: argparse.Namespace, idle: list[float]) -> None:
+    print(
+        f"broadcasts={args.broadcasts} rooms={args.rooms} listened_rooms={args.listened_rooms} "
+        f"clients={args.clients} payload={args.payload}B repeat={args.repeat}; Python servers "
+        f"in-process, clients in {args.client_procs} child process(es)"
+    )
+    print(
+        f"cluster: {args.masters} masters x {args.replicas} replica(s); bus_rx/tx = cluster bus "
+        "publish + publishshard messages received/sent"
+    )
+    print("idle Redis CPU per node (ms/s): " + " ".join(f"{ms:.1f}" for ms in idle))
+    print(
+        "redis = Redis CPU ms per 1,000 broadcasts (sum over nodes, max node); "
+        "send/srv cpu = CPU ms per 1,000 broadcasts of the process hosting both servers, "
+        "over the send phase / the whole run"
+    )
+    head = (
+        f"{'impl':<15} {'deliv':>13} {'send s':>6} {'total s':>7} {'bcast/s':>8} "
+        f"{'deliv/s':>8} {'redis':>7} {'r max':>7} {'sendcpu':>7} {'srv cpu':>7}"
+    )
+    print(head + "  per node, masters first [publish spublish bus_rx bus_tx cpu_ms]")
     for r in results:
         nodes = " | ".join(
-            f"{n['publish']} {n['spublish']} {n['bus_publish_rx']}" for n in r["nodes"]
+            f"{n['publish']:.0f} {n['spublish']:.0f} "
+            f"{n['bus_publish_rx'] + n['bus_pshard_rx']:.0f} "
+            f"{n['bus_publish_tx'] + n['bus_pshard_tx']:.0f} {n['cpu_s'] * 1000:.0f}"
+            for n in r["nodes"]
         )
-        print(
-            f"{r['impl']:<8} {r['delivered']:>5}/{r['expected']:<5} {r['send_s']:>7.2f} "
-            f"{r['elapsed_s']:>8.2f} {r['bcast_per_s']:>9.0f} {r['deliv_per_s']:>9.0f}  {nodes}"
-        )
-    by = {r["impl"]: r["bcast_per_s"] for r in results}
-    for num, den in (("sharded", "classic"), ("sharded", "node")):
-        if by.get(num) and by.get(den):
-            print(f"ratio {num}/{den}: {by[num] / by[den]:.2f}")
+        print(f"{_row(r['impl'], r)}  {nodes}")
+    medians: dict[str, dict[str, Any]] = {}
+    for impl in dict.fromkeys(r["impl"] for r in results):
+        runs = [r for r in results if r["impl"] == impl]
+        keys = (*COLUMNS, "send_s", "elapsed_s", "deliv_per_s", "delivered", "expected")
+        medians[impl] = {k: statistics.median(r[k] for r in runs) for k in keys}
+        print(_row(f"median:{impl}", medians[impl]))
+    for num, den in (("sharded", "classic"), ("sharded", "node"), ("node", "classic")):
+        if num in medians and den in medians:
+            a, b = medians[num], medians[den]
+            parts = [f"{c} {a[c] / b[c]:.2f}" for c in COLUMNS if b[c]]
+            print(f"ratio {num}/{den} (medians): " + ", ".join(parts))
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -289,32 +369,42 @@ async def main(args: argparse.Namespace) -> int:
     unknown = set(impls) - set(IMPLS)
     if unknown:
         raise SystemExit(f"unknown implementations: {sorted(unknown)}")
-    cluster = RedisCluster()
+    cluster = RedisCluster(masters=args.masters, replicas_per_master=args.replicas)
     await cluster.astart()
+    results = []
     try:
-        results = [
-            await run_impl(
-                i, cluster, args.broadcasts, args.clients, args.pace_us, args.client_procs
-            )
-            for i in impls
-        ]
+        idle = await _idle_redis_cpu_ms_per_s(cluster)
+        for round_ in range(args.repeat):
+            shift = round_ % len(impls)  # alternate who goes first, so drift hits all alike
+            for impl in impls[shift:] + impls[:shift]:
+                results.append(await run_impl(impl, cluster, args))
     finally:
         await cluster.astop()
-    print_table(results, args)
+    print_table(results, args, idle)
     return 0 if all(r["delivered"] >= r["expected"] for r in results) else 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--broadcasts", type=int, default=4000)
-    parser.add_argument("--clients", type=int, default=40)
+    parser.add_argument("--broadcasts", type=int, default=100000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rooms", type=int, default=8, help="rooms broadcast to (K)")
+    parser.add_argument(
+        "--listened-rooms", type=int, default=2, help="rooms with clients (L, 1..K)"
+    )
+    parser.add_argument("--payload", type=int, default=0, help="extra string bytes per emit")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--masters", type=int, default=3, help="cluster masters")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas per master")
     parser.add_argument("--impls", default=",".join(IMPLS))
-    parser.add_argument("--pace-us", type=int, default=0, help="sleep between sends (µs)")
     parser.add_argument("--client-procs", type=int, default=1, help="client processes")
-    parser.add_argument("--quick", action="store_true", help="N=300, C=8")
+    parser.add_argument("--quick", action="store_true", help="N=300, C=8, all 8 rooms, R=1")
     args = parser.parse_args(argv)
     if args.quick:
-        args.broadcasts, args.clients = 300, 8
+        args.broadcasts, args.clients, args.listened_rooms, args.repeat = 300, 8, 8, 1
+        args.rooms = 8
+    if not 1 <= args.listened_rooms <= args.rooms or args.clients < args.listened_rooms:
+        parser.error("need 1 <= listened rooms <= rooms and at least one client per listened room")
     return args
 
 

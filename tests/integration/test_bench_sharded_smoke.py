@@ -39,4 +39,6 @@ def test_quick_sharded_bench_prints_nonzero_throughput_for_python_impls() -> Non
         delivered, expected = cells[1].split("/")
         assert delivered == expected == "300", cells
         assert float(cells[4]) > 0 and float(cells[5]) > 0, cells
+        assert float(cells[6]) > 0, cells  # Redis CPU per 1,000 broadcasts, summed over nodes
+    assert "median:sharded" in proc.stdout
     assert "ratio sharded/classic" in proc.stdout
