@@ -370,8 +370,12 @@ def encode_sharded(body: ClusterBody, uid: str, nsp: str) -> bytes:
     """Bytes of the sharded adapter: notepack msgpack of the whole envelope when a type that
     may carry binary does, else compact JSON (which always starts with ``{``)."""
     message = to_wire_dict(body, uid, nsp)
-    if _binary_encoded(MessageType(message["type"]), message["data"]):
-        return MSGPACK.encode(message)
+    if message["type"] in _MAY_CONTAIN_BINARY:
+        try:  # plain JSON data (the common case) needs no search for binary
+            return JSON.plain_encoder.encode(message).encode()
+        except TypeError:
+            if has_binary(message["data"]):
+                return MSGPACK.encode(message)
     return JSON.encode(message)
 
 
