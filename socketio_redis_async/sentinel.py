@@ -62,7 +62,7 @@ __all__ = [
     "SentinelTarget",
     "SentinelUnavailableError",
     "UnknownServiceError",
-    "async_master_client",
+    "async_master_clients",
     "sync_master_client",
 ]
 
@@ -402,7 +402,7 @@ def _sentinel_kwargs(target: SentinelTarget, retry: Any) -> dict[str, Any]:
     return {**_SENTINEL_DEFAULTS, "retry": retry, **target.sentinel_options}
 
 
-def async_master_client(
+def async_master_clients(
     target: SentinelTarget, *clients_kwargs: Mapping[str, Any]
 ) -> list[aioredis.Redis]:
     """One ``redis.asyncio.Redis`` per ``clients_kwargs`` on the master of ``target``; they

@@ -25,6 +25,7 @@ from socketio_redis_async import AsyncEmitter, AsyncRedisAdapter, ConnectionFail
 TRIALS = 5
 DOWN_AFTER_MS = 1000
 CLIENT_NAME = "sio-sentinel-test"  # CLIENT LIST shows which connections are ours
+SYNC_CLIENT_NAME = "sio-sentinel-test-sync"
 
 
 def sentinel_url(setup: RedisSentinelSetup, credentials: str = "") -> str:
@@ -224,10 +225,16 @@ async def test_nobody_stays_on_a_master_that_was_handed_over(
     on_a, on_b = await client_factory(a), await client_factory(b)
     old = sentinel_setup.master()
     emitter = AsyncEmitter(url, **options)
+    # The sync emitter runs no watcher: it re-checks the master before reusing a pooled
+    # connection, at most once a second. Its connections are told apart by their name.
+    sync_emitter = Emitter(url, redis_options={"client_name": SYNC_CLIENT_NAME})
     try:
         await emitter.emit("before", 1)
-        await eventually(lambda: on_a.events("before") and on_b.events("before"))
+        await asyncio.to_thread(sync_emitter.emit, "before-sync", 1)
+        sync_emitted_at = time.monotonic()
+        await eventually(lambda: on_a.events("before") and on_b.events("before-sync"))
         assert len(ours(old)) >= 3  # both subscribers, the publisher and the emitter
+        assert len(ours(old, SYNC_CLIENT_NAME)) == 1
 
         async with Announcements(sentinel_setup) as announcements:
             asked_at = time.monotonic()
@@ -256,17 +263,23 @@ async def test_nobody_stays_on_a_master_that_was_handed_over(
         await eventually(lambda: on_a.events("from-emitter") and on_b.events("from-emitter"))
         # both subscribers, both publishers and the emitter are on the new master
         assert len(ours(new)) >= 5
+
+        await asyncio.sleep(max(0.0, sync_emitted_at + 1.05 - time.monotonic()))
+        await asyncio.to_thread(sync_emitter.emit, "from-sync", 1)
+        await eventually(lambda: on_a.events("from-sync") and on_b.events("from-sync"))
+        assert not ours(old, SYNC_CLIENT_NAME)
     finally:
         await emitter.aclose()
+        sync_emitter.close()
     print(
         f"\nSENTINEL FAILOVER: all our connections left the old master {left_after * 1000:.0f} ms "
         "after the announcement (the old master still a master)"
     )
 
 
-def ours(server: Any) -> list[dict[str, Any]]:
+def ours(server: Any, name: str = CLIENT_NAME) -> list[dict[str, Any]]:
     with server.client() as client:
-        return [c for c in client.client_list() if c.get("name") == CLIENT_NAME]
+        return [c for c in client.client_list() if c.get("name") == name]
 
 
 def subscribers(server: Any) -> int:

@@ -528,7 +528,7 @@ INVALID_SENTINEL: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ..
     (
         "service-empty",
         {"sentinels": [("s1", 1)], "service_name": ""},
-        TypeError,
+        ValueError,
         ("service_name",),
     ),
     (
