@@ -46,7 +46,7 @@ from .protocol import (
     encode_emitter_broadcast,
     encode_request,
 )
-from .sentinel import SentinelTarget, async_master_client, sync_master_client
+from .sentinel import SentinelTarget, async_master_clients, sync_master_client
 
 __all__ = ["AsyncEmitter", "Emitter"]
 
@@ -539,7 +539,7 @@ class AsyncEmitter(_EmitterBase):
             client_class=aioredis.Redis,
             client_name="redis.asyncio.Redis",
             cluster_class=aioredis.RedisCluster,
-            sentinel_client=lambda target, options: async_master_client(target, options)[0],
+            sentinel_client=lambda target, options: async_master_clients(target, options)[0],
         )
 
     @property
@@ -630,7 +630,8 @@ class Emitter(_EmitterBase):
     For Celery tasks, Django views, cron jobs and scripts. It takes the same arguments, except
     that ``client`` must be a ``redis.Redis``; it is thread-safe as redis-py's client is. On
     a Sentinel deployment it has no background thread: before reusing a pooled connection
-    it asks the Sentinels, at most once a second, whether the master moved.
+    it asks the Sentinels, at most once a second, whether the master moved; a publish made
+    during a failover blocks until the new master answers (for up to 10 s).
 
     Example::
 

@@ -28,7 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .parser import JSON, MSGPACK, Parser
-from .sentinel import SentinelTarget, async_master_client
+from .sentinel import SentinelTarget, async_master_clients
 
 __all__ = [
     "DEFAULT_SENTINEL_PORT",
@@ -43,7 +43,7 @@ __all__ = [
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_SENTINEL_PORT = 26379
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
-SENTINEL_SCHEMES = ("redis+sentinel://", "valkey+sentinel://", "sentinel://")
+_SENTINEL_SCHEMES = ("redis+sentinel://", "valkey+sentinel://", "sentinel://")
 _SENTINEL_FORM = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service_name[/db]"
 _MASTER_URL_KEYS = ("username", "password", "db")
 
@@ -70,7 +70,7 @@ def parse_url_argument(url: str) -> str:
     """Accept a Redis URL or the seed's ``"host:port"`` form; return a URL."""
     if "://" in url:
         if not url.startswith(_URL_SCHEMES):
-            schemes = ", ".join(_URL_SCHEMES + SENTINEL_SCHEMES)
+            schemes = ", ".join(_URL_SCHEMES + _SENTINEL_SCHEMES)
             raise ValueError(f"url must start with one of {schemes}: {redacted(url)!r}")
         return url
     host, sep, port_text = url.rpartition(":")
@@ -89,8 +89,8 @@ def _port(port: object) -> int:
     return port
 
 
-def is_sentinel_url(url: object) -> bool:
-    return isinstance(url, str) and url.lower().startswith(SENTINEL_SCHEMES)
+def _is_sentinel_url(url: object) -> bool:
+    return isinstance(url, str) and url.lower().startswith(_SENTINEL_SCHEMES)
 
 
 def _bad_sentinel_url(reason: str) -> ValueError:
@@ -209,8 +209,10 @@ def resolve_sentinel(
     """
     if sentinel_options is not None and not isinstance(sentinel_options, Mapping):
         raise TypeError("sentinel_options must be a dict of keyword arguments for the Sentinels")
-    if service_name is not None and (not isinstance(service_name, str) or not service_name):
-        raise TypeError("service_name must be a non-empty string (the Sentinels' master name)")
+    if service_name is not None and not isinstance(service_name, str):
+        raise TypeError(f"service_name must be a string, got {type(service_name).__name__}")
+    if service_name == "":
+        raise ValueError("service_name must not be empty (the Sentinels' name of the master)")
     if sentinels is not None:
         if url is not None:
             raise ValueError("pass either url or sentinels, not both")
@@ -222,7 +224,7 @@ def resolve_sentinel(
             raise ValueError("service_name is required with sentinels (the master's name)")
         target = SentinelTarget(addresses, service_name)
         master: dict[str, Any] = {}
-    elif is_sentinel_url(url):
+    elif _is_sentinel_url(url):
         assert isinstance(url, str)
         if service_name is not None:
             raise ValueError("service_name: the Sentinel URL already names the service")
@@ -398,7 +400,7 @@ def create_clients(options: AdapterOptions) -> tuple[aioredis.Redis, aioredis.Re
         **options.redis_options,
     }
     if options.sentinel is not None:
-        pub, sub = async_master_client(options.sentinel, pub_kwargs, sub_kwargs)
+        pub, sub = async_master_clients(options.sentinel, pub_kwargs, sub_kwargs)
         return pub, sub
     assert options.url is not None
     return (

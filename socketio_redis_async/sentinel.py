@@ -62,7 +62,7 @@ __all__ = [
     "SentinelTarget",
     "SentinelUnavailableError",
     "UnknownServiceError",
-    "async_master_client",
+    "async_master_clients",
     "sync_master_client",
 ]
 
@@ -74,8 +74,10 @@ RECHECK_INTERVAL = 5.0  # the watcher asks the Sentinels after this long without
 SYNC_RECHECK_INTERVAL = 1.0
 SWITCH_MASTER = "+switch-master"
 # A Sentinel that does not answer must not hold up discovery: short timeouts, no retries
-# (the next Sentinel is asked instead). ``sentinel_options`` overrides these.
-_SENTINEL_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
+# (the next Sentinel is asked instead). RESP2: no HELLO round trip, and a Sentinel that
+# wants a password says "Authentication required" instead of explaining HELLO's syntax.
+# ``sentinel_options`` overrides these.
+_SENTINEL_DEFAULTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0, "protocol": 2}
 
 
 class SentinelUnavailableError(MasterNotFoundError):
@@ -127,11 +129,19 @@ class _Discovery:
     def __init__(self, service_name: str, floor: int) -> None:
         self.service_name = service_name
         self.floor = floor
-        self._errors: list[str] = []
+        self._errors: list[tuple[str, str]] = []
         self._unknown = 0
         self._answered = 0
         self._current_seen = False
         self._older: tuple[int, tuple[str, int]] | None = None
+
+    def _reasons(self) -> str:
+        """``a:1, b:2: Connection refused; c:3: Authentication required`` (one line per
+        distinct reason: every Sentinel often fails the same way)."""
+        by_reason: dict[str, list[str]] = {}
+        for where, reason in self._errors:
+            by_reason.setdefault(reason, []).append(where)
+        return "; ".join(f"{', '.join(places)}: {reason}" for reason, places in by_reason.items())
 
     def offer(self, where: str, answer: Any) -> tuple[str, int] | None:
         """Take one Sentinel's answer (a ``SENTINEL MASTER`` state or the error it raised);
@@ -141,7 +151,7 @@ class _Discovery:
             self._unknown += 1
             return None
         if isinstance(answer, BaseException) or not isinstance(answer, Mapping):
-            self._errors.append(f"{where}: {describe(answer)}")
+            self._errors.append((where, describe(answer)))
             return None
         self._answered += 1
         epoch = int(answer.get("config-epoch") or 0)
@@ -164,7 +174,7 @@ class _Discovery:
             self.floor = self._older[0]
             return self._older[1]
         name = self.service_name
-        unreachable = f" (unreachable: {'; '.join(self._errors)})" if self._errors else ""
+        unreachable = f" (unreachable: {self._reasons()})" if self._errors else ""
         if not self._answered:
             raise SentinelUnavailableError(
                 f"no Sentinel could be asked about {name!r}{unreachable}"
@@ -176,6 +186,15 @@ class _Discovery:
         raise MasterUnavailableError(
             f"the Sentinels name no reachable master for {name!r} (down, or failing over)"
         )
+
+
+def _prefer(sentinels: list[Any], sentinel: Any, *, first: bool = True) -> None:
+    """Move ``sentinel`` to the front of the list (it answered, or announced the news) or,
+    with ``first=False``, to the back (it went away). Concurrent discoveries reorder the
+    same list, so this never relies on an index computed before an await."""
+    with contextlib.suppress(ValueError):
+        sentinels.remove(sentinel)
+        sentinels.insert(0 if first else len(sentinels), sentinel)
 
 
 def _role(reply: Any) -> str:
@@ -201,7 +220,7 @@ class _FollowingSentinel(Sentinel):
 
     async def discover_master(self, service_name: str) -> tuple[str, int]:
         discovery = _Discovery(service_name, self._floor)
-        for index, sentinel in enumerate(list(self.sentinels)):
+        for sentinel in list(self.sentinels):
             try:
                 answer = await sentinel.execute_command("SENTINEL MASTER", service_name)  # type: ignore[no-untyped-call]
             except (RedisError, OSError) as exc:
@@ -209,7 +228,7 @@ class _FollowingSentinel(Sentinel):
             address = discovery.offer(_where(sentinel), answer)
             if address is not None:
                 self._floor = discovery.floor
-                self.sentinels.insert(0, self.sentinels.pop(index))  # asked first next time
+                _prefer(self.sentinels, sentinel)  # asked first next time
                 return address
         address = discovery.result()
         self._floor = discovery.floor
@@ -230,10 +249,13 @@ class _FollowingSentinel(Sentinel):
         if self._pools:
             return
         watcher, self._watcher = self._watcher, None
-        if watcher is not None and not watcher.done():
+        if watcher is not None:
             watcher.cancel()
-            await asyncio.wait([watcher], timeout=5)
+        # Closing the Sentinel clients also ends a watcher stuck in I/O (on Python < 3.12 a
+        # cancel can be lost inside redis-py; its loop stops anyway once no pool is left).
         await self.aclose()
+        if watcher is not None:
+            await asyncio.wait([watcher], timeout=5)
 
     async def _watch(self) -> None:
         failures = 0
@@ -256,8 +278,7 @@ class _FollowingSentinel(Sentinel):
                 failures += 1
                 where = _where(sentinel)
                 logger.debug("Sentinel %s: watching interrupted (%s)", where, exc)
-                if sentinel in self.sentinels and len(self.sentinels) > 1:
-                    self.sentinels.append(self.sentinels.pop(self.sentinels.index(sentinel)))
+                _prefer(self.sentinels, sentinel, first=False)
                 await asyncio.sleep(backoff_delay(failures))
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -265,8 +286,8 @@ class _FollowingSentinel(Sentinel):
     async def _recheck(self, announcer: Any = None) -> None:
         """Ask the Sentinels (the announcer first: its epoch is the new one) where the master
         is, and make every pool leave any other server."""
-        if announcer is not None and announcer in self.sentinels:
-            self.sentinels.insert(0, self.sentinels.pop(self.sentinels.index(announcer)))
+        if announcer is not None:
+            _prefer(self.sentinels, announcer)
         try:
             master = await self.discover_master(self._service_name)
         except (RedisError, OSError):
@@ -298,11 +319,12 @@ class _MasterConnection(SentinelManagedConnection):
                 return
             except (SentinelUnavailableError, UnknownServiceError, AuthenticationError):
                 raise  # asking again will not change these
-            except (RedisConnectionError, RedisTimeoutError):
+            except (RedisConnectionError, RedisTimeoutError) as exc:
                 now = time.monotonic()
                 give_up = now + FAILOVER_WAIT if give_up is None else give_up
                 if now >= give_up:
                     raise
+                logger.debug("No master to connect to yet (%s); asking the Sentinels again", exc)
             await asyncio.sleep(POLL_INTERVAL)
 
     async def on_connect_check_health(self, check_health: bool = True) -> None:
@@ -377,10 +399,10 @@ def _probe(pool: Any, option: str) -> None:
 
 
 def _sentinel_kwargs(target: SentinelTarget, retry: Any) -> dict[str, Any]:
-    return {**_SENTINEL_TIMEOUTS, "retry": retry, **target.sentinel_options}
+    return {**_SENTINEL_DEFAULTS, "retry": retry, **target.sentinel_options}
 
 
-def async_master_client(
+def async_master_clients(
     target: SentinelTarget, *clients_kwargs: Mapping[str, Any]
 ) -> list[aioredis.Redis]:
     """One ``redis.asyncio.Redis`` per ``clients_kwargs`` on the master of ``target``; they
@@ -413,7 +435,7 @@ class _SyncFollowingSentinel(redis.sentinel.Sentinel):
 
     def discover_master(self, service_name: str) -> tuple[str, int]:
         discovery = _Discovery(service_name, self._floor)
-        for index, sentinel in enumerate(list(self.sentinels)):
+        for sentinel in list(self.sentinels):
             try:
                 answer = sentinel.execute_command("SENTINEL MASTER", service_name)  # type: ignore[no-untyped-call]
             except (RedisError, OSError) as exc:
@@ -421,7 +443,7 @@ class _SyncFollowingSentinel(redis.sentinel.Sentinel):
             address = discovery.offer(_where(sentinel), answer)
             if address is not None:
                 self._floor = discovery.floor
-                self.sentinels.insert(0, self.sentinels.pop(index))
+                _prefer(self.sentinels, sentinel)
                 return address
         address = discovery.result()
         self._floor = discovery.floor

@@ -449,7 +449,9 @@ async def test_sentinel_options_override_the_sentinel_timeouts(
     manager = adapter.pub_client.connection_pool.sentinel_manager
     kwargs = manager.sentinels[0].connection_pool.connection_kwargs
     assert kwargs["socket_connect_timeout"] == 0.25
-    assert kwargs["socket_timeout"] == 1.0  # the short default stays for what is not given
+    # the short defaults stay for what is not given; RESP2: no HELLO round trip
+    assert (kwargs["socket_timeout"], kwargs["protocol"]) == (1.0, 2)
+    assert kwargs["retry"].get_retries() == 0  # the next Sentinel is asked instead
 
 
 SECRET = "s3cr3t-value"
@@ -526,7 +528,7 @@ INVALID_SENTINEL: list[tuple[str, dict[str, Any], type[Exception], tuple[str, ..
     (
         "service-empty",
         {"sentinels": [("s1", 1)], "service_name": ""},
-        TypeError,
+        ValueError,
         ("service_name",),
     ),
     (

@@ -130,3 +130,12 @@ def test_switch_master_announcements_are_matched_by_service(data: Any, expected:
 )
 def test_role_replies(reply: Any, role: str) -> None:
     assert _role(reply) == role
+
+
+def test_sentinels_failing_alike_are_reported_once() -> None:
+    refused = AuthenticationError("Authentication required.")
+    with pytest.raises(SentinelUnavailableError) as info:
+        ask(_Discovery("m", 0), refused, refused, RedisConnectionError("Timeout"))
+    assert str(info.value).endswith(
+        "(unreachable: s0:26379, s1:26379: Authentication required.; s2:26379: Timeout)"
+    )
