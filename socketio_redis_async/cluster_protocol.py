@@ -226,17 +226,23 @@ def _data(body: ClusterBody, *, undefined_ack_as_nil: bool) -> dict[str, Any]:
     raise TypeError(f"no ClusterAdapter message carries a {type(body).__name__}")
 
 
+def _envelope(
+    body: ClusterBody, uid: str, nsp: str, *, undefined_ack_as_nil: bool
+) -> dict[str, Any]:
+    return {
+        "type": int(message_type(body)),
+        "data": _data(body, undefined_ack_as_nil=undefined_ack_as_nil),
+        "uid": uid,
+        "nsp": nsp,
+    }
+
+
 def to_wire_dict(body: ClusterBody, uid: str, nsp: str) -> dict[str, Any]:
     """The envelope ``{type, data, uid, nsp}`` as Node builds it (JSON/notepack view).
 
     ``uid`` is the sending server's; a request body's own ``uid`` field is not consulted.
     """
-    return {
-        "type": int(message_type(body)),
-        "data": _data(body, undefined_ack_as_nil=False),
-        "uid": uid,
-        "nsp": nsp,
-    }
+    return _envelope(body, uid, nsp, undefined_ack_as_nil=False)
 
 
 _BINARY = (bytes, bytearray, memoryview)
@@ -245,17 +251,18 @@ _BINARY = (bytes, bytearray, memoryview)
 def has_binary(value: Any) -> bool:
     """Whether bytes appear anywhere in lists, tuples and dict values (Node's ``hasBinary``).
 
-    Iterative, so a value nested deeper than the recursion limit is no problem.
+    Iterative, so a value nested deeper than the recursion limit is no problem, and each
+    container is visited once, so a cyclic value ends (its encoding then fails).
     """
     stack = [value]
+    seen: set[int] = set()
     while stack:
         item = stack.pop()
         if isinstance(item, _BINARY):
             return True
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
+        if isinstance(item, (list, tuple, dict)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
     return False
 
 
@@ -440,7 +447,7 @@ class ShardedChannels:
     main: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "main", _js_utf8(f"{self.prefix}#{self.nsp}"))
+        object.__setattr__(self, "main", _js_utf8(f"{self.prefix}#{self.nsp}#"))
 
     def response(self, uid: str) -> bytes:
         """``prefix#nsp#uid#``: where responses to the server with this uid go."""
@@ -541,7 +548,8 @@ def _stream_data(raw: bytes) -> Any:
     try:
         if raw[:1] == b"{":
             return JSON.decode(raw)
-        return MSGPACK.decode(base64.b64decode(raw, validate=True))
+        # lenient like Buffer.from(s, "base64"): characters outside the alphabet are skipped
+        return MSGPACK.decode(base64.b64decode(raw))
     except Exception as exc:  # binascii.Error, msgpack's and json's errors, RecursionError
         raise ProtocolError(f"undecodable stream data: {type(exc).__name__}") from exc
 
@@ -576,13 +584,7 @@ def decode_stream_fields(
 
 def encode_streams_pubsub(body: ClusterBody, uid: str, nsp: str) -> bytes:
     """A Pub/Sub message of the streams adapter: msgpack of the whole envelope, always."""
-    message = {
-        "type": int(message_type(body)),
-        "data": _data(body, undefined_ack_as_nil=True),
-        "uid": uid,
-        "nsp": nsp,
-    }
-    return MSGPACK.encode(message)
+    return MSGPACK.encode(_envelope(body, uid, nsp, undefined_ack_as_nil=True))
 
 
 def decode_streams_pubsub(payload: bytes) -> ClusterMessage:
