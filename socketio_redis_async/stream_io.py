@@ -221,9 +221,9 @@ class StreamReader:
     async def _check_trimmed(self) -> None:
         """Count entries trimmed away after the last one read (they cannot be read now).
 
-        ``MAXLEN ~`` trims from the head, so once ``max-deleted-entry-id`` passes our
-        position every entry still there is newer than it, and the ones lost are those
-        added minus those read minus those present.
+        ``MAXLEN ~`` trims from the head, so once the first entry left is newer than our
+        position every entry still there is unread, and the ones lost are those added
+        minus those read minus those present.
         """
         last, added, info = await stream_position(self._connection, self._stream)
         if info is None or parse_id(last) < parse_id(self._last_id):
@@ -235,8 +235,8 @@ class StreamReader:
                 )
             self._last_id, self._seen = b"0-0", 0
             return
-        deleted = info.get("max-deleted-entry-id", b"0-0")
-        if parse_id(deleted) <= parse_id(self._last_id):
+        first = info.get("first-entry")
+        if not first or parse_id(first[0]) <= parse_id(self._last_id):
             return
         lost = max(0, added - self._seen - int(info.get("length", 0)))
         self._seen += lost
@@ -310,9 +310,11 @@ class StreamWriter:
         return len(self._queue)
 
     async def add(self, fields: Sequence[tuple[bytes, bytes]], *, wait: bool = False) -> None:
-        """Queue an entry. ``wait=True`` returns once Redis took it and raises
-        :class:`PublishError` if it cannot (Redis down or refusing); otherwise this never
-        waits, and an entry beyond ``max_queue`` is dropped and counted."""
+        """Queue an entry; an entry beyond ``max_queue`` is dropped and counted.
+
+        ``wait=True`` returns once Redis took it. It raises :class:`PublishError` at once
+        during a known outage (nothing is queued), when Redis refuses the entry, or after
+        ``PUBLISH_TIMEOUT`` without confirmation (the entry then stays queued)."""
         if wait and self._outage.started is not None:
             self._counters.publish_failures += 1
             raise PublishError("Redis is unavailable; the stream entry was not queued")
@@ -334,7 +336,13 @@ class StreamWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._write_forever(), name="redis-stream-writer")
         if future is not None:
-            await future
+            try:
+                await asyncio.wait_for(asyncio.shield(future), PUBLISH_TIMEOUT)
+            except TimeoutError:
+                raise PublishError(
+                    f"XADD not confirmed within {PUBLISH_TIMEOUT:.0f} s; the entry stays "
+                    "queued and is sent when Redis is back"
+                ) from None
 
     async def flush(self) -> None:
         """Wait until every queued entry reached Redis (or was refused by it)."""
