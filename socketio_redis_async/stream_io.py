@@ -300,10 +300,13 @@ class StreamWriter:
         self._last_acked = b"0-0"
         self._uncertain = False  # a batch was in flight when the connection broke
         self._overflowing = False
+        self._started = False
 
     def start(self, position: bytes) -> None:
-        """Start after ``position`` (the stream's end when the adapter started)."""
-        self._last_acked = position
+        """Start after ``position`` (the stream's end when the adapter started); once."""
+        if not self._started:
+            self._started = True
+            self._last_acked = position
 
     @property
     def queued(self) -> int:
