@@ -32,10 +32,15 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$(_hash pyproject.toml)" ]; then
   _hash pyproject.toml > "$stamp"
 fi
 
-# 2. redis-server and redis-cli (tests start their own servers; no system service needed).
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+# 2. redis-server, redis-cli and redis-sentinel (tests start their own servers and sentinels;
+#    no system service is needed, nor started).
+packages=""
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
+  || packages="redis-server"
+command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
+if [ -n "$packages" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    _say "installing redis-server with apt-get (its system service is not started)"
+    _say "installing $packages with apt-get (no system service is started)"
     # policy-rc.d 101 = "do not start services from maintainer scripts".
     policy=/usr/sbin/policy-rc.d
     added_policy=0
@@ -43,13 +48,14 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
       printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
     fi
     status=0
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } \
+    # shellcheck disable=SC2086 # $packages is a list of words
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages; } \
       >/dev/null || status=$?
     [ "$added_policy" = 1 ] && rm -f "$policy"
-    [ "$status" = 0 ] || _die "apt-get install redis-server failed (exit $status)"
+    [ "$status" = 0 ] || _die "apt-get install $packages failed (exit $status)"
   else
-    _die "redis-server/redis-cli not found; install Redis >= 7:
-  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"
+    _die "not found: $packages; install Redis >= 7 and its sentinel:
+  Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel    macOS: brew install redis"
   fi
 fi
 

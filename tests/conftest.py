@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
-from support.redis_procs import RedisCluster, RedisServer
+from support.redis_procs import RedisCluster, RedisSentinelSetup, RedisServer
 
 # Hypothesis keeps its example database out of the working tree.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "socketio-redis-async-hypothesis")
@@ -35,6 +35,21 @@ def fresh_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisCluster]:
-    """A three-master Redis Cluster, started only if some test asks for it."""
+    """Three masters with a replica each, started only if some test asks for it; shared, so
+    tests must not kill, pause or fail over its nodes (use ``fresh_cluster``)."""
     with RedisCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def fresh_cluster() -> Iterator[RedisCluster]:
+    """A cluster of the test's own (three masters, a replica each), free to kill nodes."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[RedisSentinelSetup]:
+    """A master, a replica and three sentinels (quorum 2) of the test's own."""
+    with RedisSentinelSetup() as setup:
+        yield setup
