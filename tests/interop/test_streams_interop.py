@@ -8,12 +8,14 @@ anything we wrote.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from node_peer import NodePeer, NodeServer, start_node_server
+from support.redis_procs import RedisServer
 from support.sio_servers import RecordingClient, SioServer, eventually, start_server
 
 from socketio_redis_async import AsyncRedisStreamsAdapter
@@ -32,7 +34,10 @@ def names() -> dict[str, str]:
 @pytest.fixture
 async def py(redis_url: str, names: dict[str, str]) -> AsyncIterator[SioServer]:
     mgr = AsyncRedisStreamsAdapter(
-        redis_url, stream_name=names["stream"], channel_prefix=names["prefix"]
+        redis_url,
+        stream_name=names["stream"],
+        channel_prefix=names["prefix"],
+        redis_options={"client_name": names["stream"]},  # to find (and kill) its connections
     )
     server = await start_server("", manager=mgr)
     yield server
@@ -191,3 +196,51 @@ async def test_join_leave_disconnect_both_ways(py, node, py_clients):
     await node.call("disconnectSockets", to=["red"])
     await eventually(lambda: not p1.client.connected)
     await node.wait_client_event(n1, "__disconnect")
+
+
+def python_connections(redis_server: RedisServer, name: str) -> list[str]:
+    """Ids of the Python server's connections (reader, writer, subscriber)."""
+    with redis_server.client(socket_timeout=2) as r:
+        return [c["id"] for c in r.client_list() if c.get("name") == name]
+
+
+async def kill_python_connections(redis_server: RedisServer, name: str) -> None:
+    """Once the Python server is connected again (reader and subscriber at least), CLIENT
+    KILL all its connections."""
+    ids = await eventually(
+        lambda: (
+            len(python_connections(redis_server, name)) >= 2
+            and python_connections(redis_server, name)
+        )
+    )
+    with redis_server.client(socket_timeout=2) as r:
+        for client_id in ids:
+            r.execute_command("CLIENT", "KILL", "ID", client_id)
+
+
+@pytest.mark.parametrize("direction", ["node-to-python", "python-to-node"])
+async def test_no_loss_across_python_connection_kills(
+    py, node, py_clients, redis_server, names, direction
+):
+    total, kills = 300, 10
+    p1 = await py_client(py_clients, py)
+    n1, _ = await node_client(node)
+    for i in range(total):
+        if direction == "node-to-python":
+            await node.call("emit", event="n", args=[i])
+        else:
+            await py.sio.emit("n", i)
+            await asyncio.sleep(0.005)
+        if i % (total // kills) == total // kills // 2:
+            await kill_python_connections(redis_server, names["stream"])
+    if direction == "node-to-python":
+        await eventually(lambda: len(p1.events("n")) >= total, timeout=15)
+        got = [args[0] for args in p1.events("n")]
+    else:
+        events = await node.wait_client_event(n1, "n", count=total, timeout=15)
+        await asyncio.sleep(0.3)  # a duplicate would arrive now
+        got = [args[0] for args in await node.client_events(n1, "n")]
+        assert len(events) <= len(got)
+    print(f"\n[{direction}] {kills} kills: sent {total}, received {len(got)}")
+    assert got == list(range(total))
+    assert py.mgr.stats()["reconnects"] >= kills
