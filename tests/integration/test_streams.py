@@ -154,6 +154,35 @@ async def test_cluster_api_between_python_servers(cluster, redis_url, names):
     assert a.mgr.stats()["pending_requests"] == 0
 
 
+async def test_a_caller_owned_client_of_either_protocol_is_used_and_left_open(
+    cluster, redis_url, names
+):
+    clients = [aioredis.Redis.from_url(redis_url, protocol=v) for v in (2, 3)]
+    servers: list[SioServer] = []
+    try:
+        for client in clients:
+            mgr = AsyncRedisStreamsAdapter(client=client, **names)
+            servers.append(await start_server("", manager=mgr))
+        a, b = servers
+        a1 = await cluster.client(a, ["red"])
+        b1 = await cluster.client(b, ["red"])
+        await a.sio.emit("ab", b"\x01", to="red")
+        await b.sio.emit("ba", {"n": 1}, to="red")
+        await eventually(lambda: b1.events("ab") == [(b"\x01",)])
+        await eventually(lambda: a1.events("ba") == [({"n": 1},)])
+        assert await b.mgr.server_count() == 2
+        assert await b.mgr.fetch_sockets() != []
+        while servers:
+            await servers.pop().stop()
+        for client in clients:
+            assert await client.ping()  # the adapter left it open
+    finally:
+        for server in servers:
+            await server.stop()
+        for client in clients:
+            await client.aclose()
+
+
 # --- no loss under faults -------------------------------------------------------------------
 
 
