@@ -183,6 +183,23 @@ async def test_a_caller_owned_client_of_either_protocol_is_used_and_left_open(
             await client.aclose()
 
 
+async def test_malformed_entries_are_counted_and_skipped(cluster, redis_server, names):
+    """Node's reader stalls on an entry it cannot handle; ours counts it and reads on."""
+    (b,) = await cluster(redis_server.url, count=1, **names)
+    c = await cluster.client(b)
+    stream, uid = names["stream_name"], "f" * 16
+    good = b'{"packet":{"type":2,"data":["ok",1]},"opts":{"rooms":[],"except":[],"flags":{}}}'
+    with redis_server.client() as r:
+        r.xadd(stream, {"uid": uid, "nsp": "/", "type": "3"})  # a broadcast without data
+        r.xadd(stream, {"uid": uid, "nsp": "/", "type": "3", "data": "!!not base64"})
+        r.xadd(stream, {"uid": uid, "nsp": "/", "type": "3", "data": b"{" + b"\xff" * 10})
+        r.xadd(stream, {"uid": uid, "nsp": "/other", "type": "3", "data": good})  # not ours
+        r.xadd(stream, {"uid": uid, "type": "3", "data": good})  # no nsp: skipped
+        r.xadd(stream, {"uid": uid, "nsp": "/", "type": "3", "data": good})
+    await eventually(lambda: c.events("ok") == [(1,)])
+    assert b.mgr.stats()["dropped_malformed"] == 3
+
+
 # --- no loss under faults -------------------------------------------------------------------
 
 
