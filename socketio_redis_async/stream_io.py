@@ -151,8 +151,14 @@ class StreamReader:
         if self._task is not None:
             return self._last_id
         pool = self._client.connection_pool
-        self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        self._last_id, self._seen, _ = await stream_position(self._connection, self._stream)
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            self._last_id, self._seen, _ = await stream_position(connection, self._stream)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            await pool.release(connection)
+            raise
+        self._connection = connection
         self._connected = True
         self._task = asyncio.create_task(self._read_forever(), name="redis-stream-reader")
         return self._last_id

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from support.redis_procs import RedisServer, free_port
 from support.sio_servers import RecordingClient, SioServer, eventually, start_server
 
-from socketio_redis_async import AsyncRedisStreamsAdapter, PublishError
+from socketio_redis_async import AsyncRedisStreamsAdapter, ConnectionFailedError, PublishError
 
 DONE = "__done__"
 RATE = 100  # broadcasts per second in the fault tests
@@ -394,3 +394,18 @@ def test_options_are_checked_at_construction():
         AsyncRedisStreamsAdapter(requests_timeout=0)
     with pytest.raises(ValueError, match="url"):
         AsyncRedisStreamsAdapter("http://a:1")
+
+
+async def test_start_fails_clearly_without_redis_and_works_once_it_is_there(names):
+    server = RedisServer()
+    mgr = AsyncRedisStreamsAdapter(server.url, **names)
+    try:
+        with pytest.raises(ConnectionFailedError, match="cannot connect to Redis"):
+            await mgr.start()
+        await server.astart()
+        await mgr.start()
+        await mgr.start()  # idempotent
+        assert mgr.connected
+    finally:
+        await mgr.aclose()
+        await server.astop()
