@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
-from support.redis_procs import RedisCluster, RedisSentinelSetup, RedisServer
+from support.redis_procs import ClusterPool, RedisCluster, RedisSentinelSetup, RedisServer
 
 # Hypothesis keeps its example database out of the working tree.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "socketio-redis-async-hypothesis")
@@ -41,10 +41,21 @@ def redis_cluster() -> Iterator[RedisCluster]:
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def cluster_pool() -> Iterator[ClusterPool]:
+    pool = ClusterPool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def fresh_cluster() -> Iterator[RedisCluster]:
-    """A cluster of the test's own (three masters, a replica each), free to kill nodes."""
-    with RedisCluster() as cluster:
+def fresh_cluster(cluster_pool: ClusterPool) -> Iterator[RedisCluster]:
+    """A cluster of the test's own (three masters, a replica each), free to kill nodes.
+
+    The next test's cluster boots while this test runs, so mostly only the first test
+    waits for Redis's 2 s start-up delay.
+    """
+    with cluster_pool.take() as cluster:
         yield cluster
 
 

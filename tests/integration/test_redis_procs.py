@@ -130,6 +130,7 @@ def test_parse_cluster_nodes() -> None:
     replica, second, me, failed = parse_cluster_nodes(CLUSTER_NODES_SAMPLE)
     assert (replica.port, replica.is_master, replica.master_id) == (30004, False, "e7d1eecc")
     assert (second.port, second.slot_ranges, second.connected) == (30002, ((5461, 10922),), True)
+    assert [n.config_epoch for n in (replica, second, me, failed)] == [4, 2, 1, 3]
     assert me.slot_ranges == ((0, 5460),) and "myself" in me.flags and not me.failing
     assert failed.failing and not failed.connected
     assert failed.slot_ranges == ((10923, 10923), (10925, 16383))
@@ -176,9 +177,10 @@ def test_kill_promotes_the_replica_and_restart_rejoins(fresh_cluster: RedisClust
     assert new is replica
     # node timeout, the FAIL vote, then the replica's 0.5-1 s election delay
     assert NODE_TIMEOUT_MS / 1000 < seen_at - killed_at < 8
-    fresh_cluster.wait_ok()  # the other nodes learn it by gossip, a moment later
-    assert fresh_cluster.slots_of(new) == slots
+    # Helpers read the freshest view, even before the other nodes learnt it by gossip.
     assert fresh_cluster.master_for_key(b"socket.io#/#") is new
+    assert fresh_cluster.slots_of(new) == slots
+    fresh_cluster.wait_ok()
 
     fresh_cluster.restart(old)
     assert fresh_cluster.replica_of(new) is old

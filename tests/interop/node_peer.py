@@ -10,8 +10,13 @@ Usage::
         server = await peer.call("startServer", redisUrl="redis://127.0.0.1:6390")
         await peer.call("emit", serverId=server["serverId"], to=["room1"], except_=["room2"],
                         event="ev", args=[1, b"\\x01"])
+        sharded = await start_node_server(
+            peer, adapter="sharded", cluster_urls=cluster.urls, subscriptionMode="static"
+        )
 
 ``except`` is a Python keyword, so any parameter name ending in ``_`` is sent without it.
+Adapter options keep the peer's (and Node's) camelCase names: ``channelPrefix``,
+``subscriptionMode``, ``streamName``, ``blockTimeInMs``...
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import logging
 import shutil
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,8 +43,11 @@ __all__ = [
     "NodeServer",
     "from_wire",
     "node_available",
+    "start_node_server",
     "to_wire",
 ]
+
+ADAPTER_KINDS = ("classic", "sharded", "streams")
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
@@ -255,15 +264,34 @@ class NodePeer:
 
 @dataclass
 class NodeServer:
-    """A Node socket.io server hosted by the peer, with helpers for its Node clients."""
+    """A Node socket.io server hosted by the peer, with helpers for its Node clients.
+
+    ``kind`` is its adapter (``"classic"``, ``"sharded"`` or ``"streams"``) and ``uid`` the
+    adapter uid of its main namespace (the server id on the wire).
+    """
 
     peer: NodePeer
     server_id: int
     url: str
+    kind: str = "classic"
+    uid: str | None = None
     clients: list[int] = field(default_factory=list)
 
     async def call(self, op: str, **params: Any) -> Any:
         return await self.peer.call(op, serverId=self.server_id, **params)
+
+    async def stop(self) -> None:
+        await self.peer.call("stopServer", serverId=self.server_id)
+
+    async def adapter_info(self, nsp: str = "/") -> dict[str, Any]:
+        """uid, channel names and options of the adapter of ``nsp`` (see peer.js)."""
+        info: dict[str, Any] = await self.call("adapterInfo", nsp=nsp)
+        return info
+
+    async def wait_subscriptions(self) -> None:
+        """Wait until Redis confirmed every (un)subscription the server's adapter issued,
+        e.g. the room channels a sharded adapter subscribes to on a remote join."""
+        await self.call("waitSubscriptions")
 
     async def connect_client(self, nsp: str = "/", **params: Any) -> tuple[int, str]:
         reply = await self.peer.call("clientConnect", url=self.url, nsp=nsp, **params)
@@ -287,7 +315,54 @@ class NodeServer:
             await asyncio.sleep(0.02)
 
     async def join(self, client_id: int, room: Any, nsp: str = "/") -> None:
+        """Make a Node client join ``room``; the server acks once its subscription (if the
+        adapter makes one for rooms) is confirmed by Redis."""
         reply = await self.peer.call(
             "clientEmit", clientId=client_id, event="join", args=[room], withAck=True
         )
-        assert reply == ["joined"]
+        assert reply == ["joined"], reply
+
+    async def leave(self, client_id: int, room: Any) -> None:
+        reply = await self.peer.call(
+            "clientEmit", clientId=client_id, event="leave", args=[room], withAck=True
+        )
+        assert reply == ["left"], reply
+
+
+async def start_node_server(
+    peer: NodePeer,
+    *,
+    adapter: str = "classic",
+    redis_url: str | None = None,
+    cluster_urls: Iterable[str] | None = None,
+    namespaces: Iterable[str] = ("/",),
+    **options: Any,
+) -> NodeServer:
+    """Start a Node socket.io server in ``peer`` and wait until its adapter is subscribed.
+
+    :param adapter: ``"classic"`` (``createAdapter``), ``"sharded"``
+        (``createShardedAdapter``) or ``"streams"`` (``@socket.io/redis-streams-adapter``).
+    :param redis_url: the one Redis to use (all kinds; sharded needs Redis 7).
+    :param cluster_urls: root nodes of a Redis Cluster (sharded only), e.g.
+        ``RedisCluster.urls``.
+    :param options: adapter options by their Node names (``key``, ``channelPrefix``,
+        ``subscriptionMode``, ``streamName``, ``maxLen``, ``readCount``, ``blockTimeInMs``,
+        ``useShardedPubSub``...), and ``connectionStateRecovery`` for the socket.io server.
+    """
+    if adapter not in ADAPTER_KINDS:
+        raise ValueError(f"adapter must be one of {ADAPTER_KINDS}: {adapter!r}")
+    if (redis_url is None) == (cluster_urls is None):
+        raise ValueError("give exactly one of redis_url and cluster_urls")
+    params: dict[str, Any] = {"adapter": adapter, "namespaces": list(namespaces), **options}
+    if redis_url is not None:
+        params["redisUrl"] = redis_url
+    if cluster_urls is not None:
+        params["clusterUrls"] = list(cluster_urls)
+    started = await peer.call("startServer", **params)
+    return NodeServer(
+        peer,
+        started["serverId"],
+        f"http://127.0.0.1:{started['port']}",
+        kind=started["kind"],
+        uid=started["uid"],
+    )

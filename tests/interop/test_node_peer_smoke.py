@@ -2,7 +2,8 @@
 
 No Python adapter is involved here; these prove that ``node/peer.js`` and ``node_peer.py``
 work, so that a failing interop test points at the adapter and not at the harness. The
-``peer`` and ``redis_url`` fixtures come from the conftest files.
+``peer``, ``redis_url``, ``redis_server`` and ``redis_cluster`` fixtures come from the
+conftest files. Each test uses channel and stream names of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from node_peer import NodePeer, NodePeerError
+from node_peer import NodePeer, NodePeerError, NodeServer, start_node_server
+from support.redis_procs import RedisCluster, RedisServer
 
 pytestmark = pytest.mark.interop
 
@@ -173,3 +175,169 @@ async def test_acknowledgements(cluster: Cluster) -> None:
         "remoteSocket", serverId=s1, sid=sid2, action="emitWithAck", event="ask1", timeout=2000
     )
     assert response == "ack2"
+
+
+def _unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+async def _two_servers_with_clients(
+    peer: NodePeer, **start: Any
+) -> tuple[list[NodeServer], list[int], list[str]]:
+    servers, clients, sids = [], [], []
+    for n in (1, 2):
+        server = await start_node_server(peer, **start)
+        client, sid = await server.connect_client(ackReply=f"ack{n}")
+        servers.append(server)
+        clients.append(client)
+        sids.append(sid)
+    return servers, clients, sids
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static", "dynamic-private"])
+async def test_sharded_servers_share_a_cluster(
+    peer: NodePeer, redis_cluster: RedisCluster, mode: str
+) -> None:
+    prefix = _unique("smoke-sharded")
+    (s1, s2), (c1, c2), (sid1, sid2) = await _two_servers_with_clients(
+        peer,
+        adapter="sharded",
+        cluster_urls=redis_cluster.urls,
+        channelPrefix=prefix,
+        subscriptionMode=mode,
+    )
+    assert (s1.kind, s2.kind) == ("sharded", "sharded")
+    await s2.join(c2, "room1")
+
+    await s1.call("emit", to=["room1"], event="ev", args=[1, b"\x02"])
+    assert await s2.wait_client_event(c2, "ev") == [[1, b"\x02"]]
+    await s1.call("emit", to=[sid2], event="direct")
+    await s2.wait_client_event(c2, "direct")
+
+    sockets = await s1.call("fetchSockets")
+    assert {s["id"]: s["rooms"] for s in sockets} == {sid1: [sid1], sid2: [sid2, "room1"]}
+    assert await s1.call("serverCount") == 2
+    # Both servers hold their one subscription to the main channel on the master of its slot;
+    # only s2 subscribed to room1's channel, and only in the dynamic modes.
+    main, room = f"{prefix}#/#", f"{prefix}#/#room1#"
+    for channel, count in ((main, 2), (room, 0 if mode == "static" else 1)):
+        with redis_cluster.master_for_key(channel).client() as redis:
+            reply = redis.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+        assert reply == [channel.encode(), count]
+    # The same, asked through Node's cluster client, routed by the channel's slot.
+    reply = await s1.call("redisCommand", args=["PUBSUB", "SHARDNUMSUB", main], key=main)
+    assert reply == [main, 2]
+    info = await s2.adapter_info()
+    assert (info["uid"], info["mainChannel"]) == (s2.uid, main)
+    assert info["privateChannel"] == f"{main}{s2.uid}#"
+    assert info["options"] == {"channelPrefix": prefix, "subscriptionMode": mode}
+    with pytest.raises(NodePeerError, match="has no allRooms"):
+        await s1.call("allRooms")
+    assert await s1.client_events(c1) == []
+
+
+async def test_streams_servers_share_one_redis(peer: NodePeer, redis_server: RedisServer) -> None:
+    name = _unique("smoke-streams")
+    (s1, s2), (c1, c2), _ = await _two_servers_with_clients(
+        peer,
+        adapter="streams",
+        redis_url=redis_server.url,
+        streamName=name,
+        channelPrefix=name,
+        blockTimeInMs=1000,
+    )
+    await s2.join(c2, "room1")
+
+    await s1.call("emit", to=["room1"], event="ev", args=[1, b"\x02"])
+    assert await s2.wait_client_event(c2, "ev") == [[1, b"\x02"]]
+    with redis_server.client() as redis:
+        ((_, entry),) = redis.xrange(name)
+    assert (entry[b"uid"], entry[b"nsp"], entry[b"type"]) == (s1.uid.encode(), b"/", b"3")
+
+    await s2.call("onServerSideEvent", event="ping", reply=["pong"])
+    reply = await s1.call("serverSideEmit", event="ping", args=[1], withAck=True)
+    assert reply == {"responses": ["pong"]}
+    assert await s2.call("serverEvents") == [{"event": "ping", "args": [1]}]
+    assert await s1.call("serverCount") == 2
+    assert await s1.client_events(c1) == []
+
+
+@pytest.fixture(
+    params=["classic", "sharded-cluster", "sharded-single", "streams", "streams-sharded-pubsub"]
+)
+def adapter_start(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """startServer arguments for each adapter kind, with names of the test's own (the
+    cluster is only started for the test that needs it)."""
+    name = _unique("smoke-ops")
+    if request.param == "sharded-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return {"adapter": "sharded", "cluster_urls": cluster.urls, "channelPrefix": name}
+    url = request.getfixturevalue("redis_server").url
+    if request.param == "classic":
+        return {"adapter": "classic", "redis_url": url, "key": name}
+    if request.param == "sharded-single":
+        return {"adapter": "sharded", "redis_url": url, "channelPrefix": name}
+    return {
+        "adapter": "streams",
+        "redis_url": url,
+        "streamName": name,
+        "channelPrefix": name,
+        "blockTimeInMs": 1000,
+        "useShardedPubSub": request.param == "streams-sharded-pubsub",
+    }
+
+
+async def test_every_operation_with_each_adapter(
+    peer: NodePeer, adapter_start: dict[str, Any]
+) -> None:
+    (s1, s2), (c1, c2), (sid1, sid2) = await _two_servers_with_clients(peer, **adapter_start)
+
+    reply = await s1.call("emitWithAck", event="ask", args=["q"], timeout=2000)
+    assert sorted(reply["responses"]) == ["ack1", "ack2"]
+
+    await s1.call("socketsJoin", rooms=["j"])
+    await s2.wait_subscriptions()  # the sharded adapter subscribes to "j" on the remote join
+    await s1.call("emit", to=["j"], event="in-j")
+    await s2.wait_client_event(c2, "in-j")
+    await s1.call("socketsLeave", rooms=["j"])
+    assert await s1.call("fetchSockets", to=["j"]) == []
+
+    await s1.call("remoteSocket", sid=sid2, action="emit", event="rs", args=["x"])
+    assert await s2.wait_client_event(c2, "rs") == [["x"]]
+    assert await s1.call("remoteSocket", sid=sid2, action="emitWithAck", event="a") == "ack2"
+
+    await s2.call("onServerSideEvent", event="sse")
+    await s1.call("serverSideEmit", event="sse", args=[1, "x"])
+    for _ in range(250):
+        if events := await s2.call("serverEvents"):
+            break
+        await asyncio.sleep(0.02)
+    assert events == [{"event": "sse", "args": [1, "x"]}]
+
+    await s2.call("socketJoin", sid=sid2, room="local")
+    assert await s2.call("localSockets") == [{"id": sid2, "rooms": [sid2, "local"]}]
+    await s1.call("disconnectSockets", to=["local"])
+    assert await s2.wait_client_event(c2, "__disconnect") == [["io server disconnect"]]
+    assert [s["id"] for s in await s1.call("fetchSockets")] == [sid1]
+    assert await s1.client_events(c1, "in-j") == [[]]
+
+
+async def test_streams_recovery_offsets_reach_clients(
+    peer: NodePeer, redis_server: RedisServer
+) -> None:
+    name = _unique("smoke-csr")
+    server = await start_node_server(
+        peer,
+        adapter="streams",
+        redis_url=redis_server.url,
+        streamName=name,
+        channelPrefix=name,
+        blockTimeInMs=1000,
+        connectionStateRecovery={"maxDisconnectionDuration": 60000},
+    )
+    client, _ = await server.connect_client()
+    await server.call("emit", event="ev", args=[1])
+    with redis_server.client() as redis:
+        ((entry_id, _),) = redis.xrange(name)
+    # With connection state recovery on, the XADD id is appended to every event.
+    assert await server.wait_client_event(client, "ev") == [[1, entry_id.decode()]]

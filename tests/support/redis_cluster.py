@@ -26,11 +26,18 @@ from typing import Any
 
 import redis
 import redis.cluster
-from redis.cluster import key_slot
+from redis.crc import key_slot
 
 from .redis_server import HOST, START_TIMEOUT, RedisServer, free_cluster_port
 
-__all__ = ["NODE_TIMEOUT_MS", "SLOTS", "ClusterNode", "RedisCluster", "parse_cluster_nodes"]
+__all__ = [
+    "NODE_TIMEOUT_MS",
+    "SLOTS",
+    "ClusterNode",
+    "ClusterPool",
+    "RedisCluster",
+    "parse_cluster_nodes",
+]
 
 SLOTS = 16384
 # Small enough that a killed master is replaced in about 2 s (node timeout, then the FAIL
@@ -49,6 +56,7 @@ class ClusterNode:
     port: int
     flags: frozenset[str]
     master_id: str | None
+    config_epoch: int
     connected: bool
     slot_ranges: tuple[tuple[int, int], ...]
 
@@ -75,7 +83,7 @@ def parse_cluster_nodes(text: str) -> list[ClusterNode]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        node_id, address, flags, master, _ping, _pong, _epoch, link, *slots = line.split()
+        node_id, address, flags, master, _ping, _pong, epoch, link, *slots = line.split()
         port = address.split("@", 1)[0].rsplit(":", 1)[1]
         ranges = []
         for item in slots:
@@ -89,6 +97,7 @@ def parse_cluster_nodes(text: str) -> list[ClusterNode]:
                 port=int(port),
                 flags=frozenset(flags.split(",")),
                 master_id=None if master == "-" else master,
+                config_epoch=int(epoch),
                 connected=link == "connected",
                 slot_ranges=tuple(ranges),
             )
@@ -147,6 +156,7 @@ class RedisCluster:
             )  # fmt: skip
             self.nodes.append(RedisServer(port, extra_args=args))
         self.startup_seconds: float | None = None
+        self._formed = False
         self._ids: dict[int, str] = {}
         self._slots_at_kill: dict[int, frozenset[int]] = {}
 
@@ -183,13 +193,24 @@ class RedisCluster:
     # -- topology --------------------------------------------------------------------------
 
     def view(self, via: RedisServer | None = None) -> list[ClusterNode]:
-        """``CLUSTER NODES`` as ``via`` (default: the first running node) sees it."""
-        node = via if via is not None else self._running()[0]
-        with node.client(socket_timeout=1, socket_connect_timeout=1) as c:
-            return parse_cluster_nodes(_text(c.execute_command("CLUSTER", "NODES")))
+        """``CLUSTER NODES`` as ``via`` sees it; by default the freshest view of all running
+        nodes, the one whose newest slot owner has the highest config epoch (a failover or
+        a slot move is first known to one node, the others learn it by gossip)."""
+        if via is not None:
+            return _cluster_nodes(via)
+        views = []
+        for node in self._running():
+            with contextlib.suppress(redis.RedisError):
+                views.append(_cluster_nodes(node))
+        if not views:
+            raise RuntimeError("no running node of the cluster answers")
+        return max(
+            views, key=lambda v: max((n.config_epoch for n in v if n.slot_ranges), default=0)
+        )
 
     def masters(self) -> list[RedisServer]:
-        """Nodes flagged master that own slots now, dead or alive, in ``nodes`` order."""
+        """Nodes flagged master that own slots now, dead or alive, in ``nodes`` order (as
+        the freshest view has it, like every helper below)."""
         ports = {n.port for n in self.view() if n.is_master and n.slot_ranges}
         return [node for node in self.nodes if node.port in ports]
 
@@ -218,25 +239,39 @@ class RedisCluster:
         raise LookupError(f"{master!r} has no healthy replica")
 
     def slots_of(self, master: RedisServer) -> frozenset[int]:
-        """The slots ``master`` owns, as another running node sees it."""
+        """The slots ``master`` owns."""
         master_id = self.node_id(master)
-        via = next((n for n in self._running() if n is not master), None)
-        for node in self.view(via):
+        for node in self.view():
             if node.node_id == master_id:
                 return node.slots
         return frozenset()
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> RedisCluster:
-        """Boot all nodes side by side, form the cluster and wait until it is settled."""
-        begun = time.monotonic()
+    def spawn(self) -> RedisCluster:
+        """Boot all nodes side by side and form the cluster (slots, handshakes, replicas),
+        without waiting for it to settle: :meth:`start` then only waits for what is left
+        (mostly Redis's 2 s delay, which runs from each process's start)."""
+        if self._formed:
+            return self
         try:
             for node in self.nodes:
                 node.start(wait=False)
             for node in self.nodes:
                 node.wait_ready()
             self._form()
+        except BaseException:
+            self.stop()
+            raise
+        self._formed = True
+        return self
+
+    def start(self) -> RedisCluster:
+        """:meth:`spawn` (unless done already) and wait until the cluster is settled;
+        ``startup_seconds`` is how long this call took."""
+        begun = time.monotonic()
+        try:
+            self.spawn()
             self.wait_ok(START_TIMEOUT)
         except BaseException:
             self.stop()
@@ -253,8 +288,9 @@ class RedisCluster:
             first = i * SLOTS // self.master_count
             last = (i + 1) * SLOTS // self.master_count - 1
             _call(master, "CLUSTER", "ADDSLOTSRANGE", first, last)
-        for node in self.nodes[1:]:
-            _call(self.nodes[0], "CLUSTER", "MEET", HOST, node.port)
+        for i, node in enumerate(self.nodes):
+            for other in self.nodes[i + 1 :]:
+                _call(node, "CLUSTER", "MEET", HOST, other.port)
         everyone = set(self._ids.values())
         pending = {"handshake", "noaddr"}
 
@@ -277,6 +313,7 @@ class RedisCluster:
             node.kill()
             node.stop()
         self._slots_at_kill.clear()
+        self._formed = False
 
     def kill(self, node: RedisServer) -> None:
         """SIGKILL one node (a crash); :meth:`wait_promoted` then finds its successor."""
@@ -456,10 +493,50 @@ class RedisCluster:
         return f"<RedisCluster {self.master_count}x{1 + self.replicas_per_master} {ports}>"
 
 
+class ClusterPool:
+    """Hands out fresh clusters whose processes were started ahead of time.
+
+    A fresh master cannot be ok before it has run for 2 s. So :meth:`take`, once it has
+    the cluster it hands out, spawns and forms the next one (about 0.3 s), which idles
+    through the test at hand; when the next test takes it, it has usually settled.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._spare: RedisCluster | None = None
+
+    def take(self) -> RedisCluster:
+        spare, self._spare = self._spare, None
+        cluster = None
+        if spare is not None:
+            try:
+                cluster = spare.start()
+            except (TimeoutError, RuntimeError, redis.RedisError):
+                spare.stop()  # broken while it idled: start a new one
+        if cluster is None:
+            cluster = RedisCluster(**self._options).start()
+        try:
+            self._spare = RedisCluster(**self._options).spawn()
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    def close(self) -> None:
+        if self._spare is not None:
+            self._spare.stop()
+            self._spare = None
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _call(node: RedisServer, *args: object) -> object:
+def _cluster_nodes(node: RedisServer) -> list[ClusterNode]:
+    with node.client(socket_timeout=1, socket_connect_timeout=1) as c:
+        return parse_cluster_nodes(_text(c.execute_command("CLUSTER", "NODES")))
+
+
+def _call(node: RedisServer, *args: object) -> Any:
     with node.client(socket_timeout=5, socket_connect_timeout=1) as c:
         return c.execute_command(*args)

@@ -12,7 +12,13 @@ net. The classes live in one module each:
 
 from __future__ import annotations
 
-from .redis_cluster import NODE_TIMEOUT_MS, ClusterNode, RedisCluster, parse_cluster_nodes
+from .redis_cluster import (
+    NODE_TIMEOUT_MS,
+    ClusterNode,
+    ClusterPool,
+    RedisCluster,
+    parse_cluster_nodes,
+)
 from .redis_sentinel import RedisSentinel, RedisSentinelSetup
 from .redis_server import HOST, RedisServer, TlsFiles, free_port, make_tls_files
 
@@ -20,6 +26,7 @@ __all__ = [
     "HOST",
     "NODE_TIMEOUT_MS",
     "ClusterNode",
+    "ClusterPool",
     "RedisCluster",
     "RedisSentinel",
     "RedisSentinelSetup",

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -75,7 +75,7 @@ class RedisSentinelSetup:
         self.password = password
         self.sentinel_password = sentinel_password
         # Either server may be the master that a replica syncs from: at once, not after 5 s.
-        args = ("--repl-diskless-sync-delay", "0")
+        args: tuple[str, ...] = ("--repl-diskless-sync-delay", "0")
         if password:
             args += ("--masterauth", password)
         ports = _distinct_ports(2 + sentinels)
@@ -163,7 +163,7 @@ class RedisSentinelSetup:
             while True:
                 for client in clients.each():
                     try:
-                        state = client.sentinel_master(self.service_name)
+                        state = cast(dict[str, Any], client.sentinel_master(self.service_name))
                     except redis.RedisError:
                         clients.drop(client)
                         continue
@@ -352,4 +352,4 @@ def _healthy(entry: dict[str, Any]) -> bool:
 
 def _link_up(server: RedisServer) -> bool:
     with server.client(socket_timeout=1) as c:
-        return c.info("replication").get("master_link_status") == "up"
+        return bool(c.info("replication").get("master_link_status") == "up")

@@ -8,6 +8,15 @@
  * The first stdout line is {"ready": true}. Everything else (logs) goes to stderr.
  * The process exits cleanly when stdin closes.
  *
+ * startServer runs one of three adapters ("adapter" parameter):
+ *   classic  createAdapter(pub, sub) of @socket.io/redis-adapter, on one Redis (redisUrl);
+ *   sharded  createShardedAdapter(pub, sub) of @socket.io/redis-adapter, on a Redis Cluster
+ *            (clusterUrls, node-redis createCluster) or a single Redis 7 (redisUrl);
+ *   streams  createAdapter(client) of @socket.io/redis-streams-adapter, on one Redis (redisUrl).
+ * Every operation waits until what it published has been processed by Redis, and a server
+ * (or a namespace, or a joined room) is only reported ready once Redis confirmed its
+ * subscriptions, so a test never races the adapter's asynchronous SUBSCRIBE/XREAD.
+ *
  * Values crossing the pipe: binary <-> {"$bin": "<hex>"}, Date <-> {"$date": <ms epoch>}.
  * See tests/interop/node_peer.py for the Python driver.
  */
@@ -16,9 +25,10 @@ const http = require("node:http");
 const readline = require("node:readline");
 const { Server } = require("socket.io");
 const { io: ioClient } = require("socket.io-client");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
-const { createClient } = require("redis");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
+const { createClient, createCluster } = require("redis");
 const notepack = require("notepack.io");
 
 // Keep stdout for the protocol only: anything a library prints goes to stderr.
@@ -147,9 +157,10 @@ function newRedisClient(url, name) {
   return connectRedis(createClient({ url }), name);
 }
 
+/** QUIT, or a plain disconnect when QUIT does not finish within 1 s (e.g. a node is dead). */
 async function quitQuietly(client) {
   try {
-    if (client.isOpen) await client.quit();
+    if (client.isOpen) await withTimeout(client.quit(), 1000, "quit timed out");
   } catch (err) {
     try {
       await client.disconnect();
@@ -158,6 +169,46 @@ async function quitQuietly(client) {
     }
   }
 }
+
+/**
+ * Wraps `methods` of a node-redis client (or cluster) so that the promise of every call is
+ * kept in `pending` until it settles. Awaiting them proves that Redis processed the commands:
+ * the adapters fire PUBLISH/SPUBLISH/XADD and (S)SUBSCRIBE without awaiting them.
+ */
+function trackCalls(client, methods, pending) {
+  for (const name of methods) {
+    const original = client[name];
+    if (typeof original !== "function") continue;
+    client[name] = function (...args) {
+      const result = original.apply(this, args);
+      if (result && typeof result.then === "function") {
+        const tracked = Promise.resolve(result).catch(() => {});
+        pending.add(tracked);
+        tracked.finally(() => pending.delete(tracked));
+      }
+      return result;
+    };
+  }
+  return client;
+}
+
+/**
+ * Resolves once every tracked call, including those started meanwhile, has settled; rejects
+ * after `ms` (a command to a dead cluster node waits for a reconnection that never comes).
+ */
+async function settle(pending, what, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (pending.size > 0) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`${pending.size} ${what} not confirmed by Redis within ${ms} ms`);
+    await withTimeout(Promise.allSettled(Array.from(pending)), left, "").catch(() => {});
+  }
+}
+
+const PUBLISH_METHODS = ["publish", "sPublish", "xAdd"];
+const SUBSCRIBE_METHODS = [
+  "subscribe", "unsubscribe", "pSubscribe", "pUnsubscribe", "sSubscribe", "sUnsubscribe",
+];
 
 // ---------------------------------------------------------------------------------------------
 // State.
@@ -182,30 +233,85 @@ function getClient(params) {
   return client;
 }
 
-/** Resolves once the adapter of `nsp` is subscribed (its private response channel has 1 subscriber). */
-async function waitSubscribed(server, namespace) {
-  const channel = namespace.adapter.specificResponseChannel;
+/** PUBSUB NUMSUB/SHARDNUMSUB of one channel, asked of the node that serves it. */
+async function numSub(server, channel, sharded) {
+  const args = ["PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", channel];
+  const reply = server.cluster
+    ? await server.pub.sendCommand(channel, false, args)
+    : await server.pub.sendCommand(args);
+  return Number(reply[1]);
+}
+
+/** The channels an adapter listens on, and how (for readiness checks and adapterInfo). */
+function adapterChannels(server, namespace) {
+  const adapter = namespace.adapter;
+  switch (server.kind) {
+    case "classic":
+      return { sharded: false, main: adapter.channel, private: adapter.specificResponseChannel };
+    case "sharded":
+      return { sharded: true, main: adapter.channel, private: adapter.responseChannel };
+    case "streams": {
+      const prefix = `${server.options.channelPrefix}#${namespace.name}#`;
+      return { sharded: server.options.useShardedPubSub, main: prefix, private: `${prefix}${adapter.uid}#` };
+    }
+    default:
+      throw new Error(`unknown adapter kind ${server.kind}`);
+  }
+}
+
+/** Resolves once the streams readers of `server` (one per stream) are blocked in XREAD. */
+async function waitReading(server) {
+  const readers = server.options.streamCount ?? 1;
   const deadline = Date.now() + 5000;
   for (;;) {
-    const counts = await server.pub.pubSubNumSub(channel);
-    if (Number(counts[channel]) >= 1) return;
-    if (Date.now() > deadline) throw new Error(`adapter of ${namespace.name} never subscribed`);
+    const list = String(await server.pub.sendCommand(["CLIENT", "LIST", "TYPE", "normal"]));
+    const blocked = list.split("\n").filter((line) => {
+      const fields = Object.fromEntries(line.split(" ").map((kv) => kv.split("=", 2)));
+      return fields.name === server.clientName && fields.cmd === "xread" && fields.flags.includes("b");
+    });
+    if (blocked.length >= readers) return;
+    if (Date.now() > deadline) throw new Error(`streams reader of server ${server.id} never blocked in XREAD`);
     await sleep(10);
   }
 }
 
-function setupConnectionHandler(namespace) {
+/**
+ * Resolves once the adapter of `namespace` is subscribed: the subscriptions it issued are
+ * confirmed and its private channel counts one subscriber on the node that serves it; for
+ * the streams adapter, also once its reader waits in XREAD (an XADD before that is missed).
+ */
+async function waitSubscribed(server, namespace) {
+  const { sharded, private: channel } = adapterChannels(server, namespace);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    await settle(server.subscribing, "(un)subscriptions");
+    if ((await numSub(server, channel, sharded)) >= 1) break;
+    if (Date.now() > deadline) throw new Error(`adapter of ${namespace.name} never subscribed`);
+    await sleep(10);
+  }
+  // The main channel is subscribed by its own command, possibly on another cluster node.
+  await settle(server.subscribing, "(un)subscriptions");
+  if (server.kind === "streams") await waitReading(server);
+}
+
+function setupConnectionHandler(server, namespace) {
   namespace.on("connection", (socket) => {
     const auth = socket.handshake.auth;
     if (auth && auth.data !== undefined) socket.data = auth.data;
-    socket.on("join", async (room, ack) => {
-      await socket.join(room);
-      if (typeof ack === "function") ack("joined");
-    });
-    socket.on("leave", async (room, ack) => {
-      await socket.leave(room);
-      if (typeof ack === "function") ack("left");
-    });
+    // Sharded adapter, dynamic modes: joining a room subscribes to its channel; the ack
+    // waits for Redis to confirm, so a broadcast right after it is not missed.
+    const roomHandler = (action, reply) => async (room, ack) => {
+      let answer = reply;
+      try {
+        await action(room);
+        await settle(server.subscribing, "(un)subscriptions");
+      } catch (err) {
+        answer = `error: ${err.message}`;
+      }
+      if (typeof ack === "function") ack(answer);
+    };
+    socket.on("join", roomHandler((room) => socket.join(room), "joined"));
+    socket.on("leave", roomHandler((room) => socket.leave(room), "left"));
   });
 }
 
@@ -214,7 +320,7 @@ async function namespaceOf(server, name = "/") {
   const namespace = server.io.of(name);
   if (!server.nsps.has(name)) {
     server.nsps.add(name);
-    setupConnectionHandler(namespace);
+    setupConnectionHandler(server, namespace);
     await waitSubscribed(server, namespace);
   }
   return namespace;
@@ -237,6 +343,16 @@ async function flush(client) {
   await client.ping();
 }
 
+/**
+ * Waits until what the server's adapter published so far was processed by Redis, and its
+ * (un)subscriptions (e.g. rooms joined on a remote request) are confirmed.
+ */
+async function flushServer(server) {
+  await settle(server.publishing, "publications");
+  if (!server.cluster) await flush(server.pub);
+  await settle(server.subscribing, "(un)subscriptions");
+}
+
 function socketDetails(socket) {
   const out = { id: socket.id, handshake: toWire(socket.handshake), rooms: toWire(socket.rooms) };
   if (socket.data !== undefined) out.data = toWire(socket.data);
@@ -247,6 +363,92 @@ function ackResult(err, responses) {
   const result = { responses: toWire(responses === undefined ? null : responses) };
   if (err) result.error = err.message || String(err);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adapters.
+
+/** startServer parameters that are options of each adapter kind. */
+const ADAPTER_OPTIONS = {
+  classic: ["key", "requestsTimeout", "publishOnSpecificResponseChannel"],
+  sharded: ["channelPrefix", "subscriptionMode"],
+  streams: [
+    "streamName",
+    "streamCount",
+    "channelPrefix",
+    "useShardedPubSub",
+    "maxLen",
+    "readCount",
+    "blockTimeInMs",
+    "sessionKeyPrefix",
+    "onlyPlaintext",
+  ],
+};
+const ADAPTER_DEFAULTS = {
+  classic: { key: "socket.io", requestsTimeout: 5000, publishOnSpecificResponseChannel: false },
+  sharded: { channelPrefix: "socket.io", subscriptionMode: "dynamic" },
+  streams: { channelPrefix: "socket.io", useShardedPubSub: false },
+};
+const SERVER_PARAMS = new Set([
+  "id", "op", "adapter", "redisUrl", "clusterUrls", "namespaces", "connectionStateRecovery",
+]);
+
+/** The adapter options among startServer's params; an option of another kind is an error. */
+function adapterOptions(kind, params) {
+  const options = { ...ADAPTER_DEFAULTS[kind] };
+  for (const [name, value] of Object.entries(params)) {
+    if (SERVER_PARAMS.has(name) || value === undefined || value === null) continue;
+    if (!ADAPTER_OPTIONS[kind].includes(name)) {
+      throw new Error(`"${name}" is not a startServer parameter of the ${kind} adapter`);
+    }
+    options[name] = value;
+  }
+  return options;
+}
+
+/** Connects server.pub (and server.sub, except for streams, which duplicates its own). */
+async function connectServerClients(server, params) {
+  const name = `server ${server.id}`;
+  if (server.cluster) {
+    if (params.redisUrl !== undefined) throw new Error("give redisUrl or clusterUrls, not both");
+    if (server.kind !== "sharded") {
+      throw new Error(`the ${server.kind} adapter runs on one Redis here: give redisUrl`);
+    }
+    const rootNodes = asList(params.clusterUrls).map((url) => ({ url }));
+    server.pub = await connectRedis(createCluster({ rootNodes }), `${name} pub`);
+  } else {
+    const url = required(params, "redisUrl");
+    server.pub = await connectRedis(createClient({ url, name: server.clientName }), `${name} pub`);
+  }
+  trackCalls(server.pub, PUBLISH_METHODS, server.publishing);
+  if (server.kind === "streams") {
+    // The streams adapter duplicates the client for its reader and its subscriber.
+    const duplicate = server.pub.duplicate;
+    server.pub.duplicate = function (...args) {
+      return trackCalls(duplicate.apply(this, args), SUBSCRIBE_METHODS, server.subscribing);
+    };
+    return;
+  }
+  try {
+    server.sub = await connectRedis(server.pub.duplicate(), `${name} sub`);
+  } catch (err) {
+    await quitQuietly(server.pub);
+    throw err;
+  }
+  trackCalls(server.sub, SUBSCRIBE_METHODS, server.subscribing);
+}
+
+function makeAdapter(server) {
+  switch (server.kind) {
+    case "classic":
+      return createAdapter(server.pub, server.sub, server.options);
+    case "sharded":
+      return createShardedAdapter(server.pub, server.sub, server.options);
+    case "streams":
+      return createStreamsAdapter(server.pub, server.options);
+    default:
+      throw new Error(`unknown adapter kind ${server.kind}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,32 +464,75 @@ const ops = {
   },
 
   startServer: async (params) => {
-    const redisUrl = required(params, "redisUrl");
-    const pub = await newRedisClient(redisUrl, "pub");
-    let sub;
+    const kind = params.adapter ?? "classic";
+    if (!Object.prototype.hasOwnProperty.call(ADAPTER_OPTIONS, kind)) {
+      throw new Error(`unknown adapter ${JSON.stringify(kind)} (classic, sharded or streams)`);
+    }
+    const options = adapterOptions(kind, params);
+    const serverId = nextServerId++;
+    const server = {
+      id: serverId,
+      kind,
+      options,
+      cluster: params.clusterUrls !== undefined,
+      clientName: `sio-peer-${process.pid}-${serverId}`,
+      nsps: new Set(),
+      events: [],
+      publishing: new Set(),
+      subscribing: new Set(),
+    };
+    await connectServerClients(server, params);
     try {
-      sub = await connectRedis(pub.duplicate(), "sub");
+      const serverOptions = { adapter: makeAdapter(server) };
+      if (params.connectionStateRecovery) {
+        serverOptions.connectionStateRecovery = fromWire(params.connectionStateRecovery);
+      }
+      server.httpServer = http.createServer();
+      server.io = new Server(server.httpServer, serverOptions);
+      await new Promise((resolve, reject) => {
+        server.httpServer.once("error", reject);
+        server.httpServer.listen(0, "127.0.0.1", resolve);
+      });
+      servers.set(serverId, server);
+      const names = new Set(["/", ...asList(params.namespaces)]);
+      for (const name of names) await namespaceOf(server, name);
     } catch (err) {
-      await quitQuietly(pub);
+      servers.delete(serverId);
+      await stopServer(server);
       throw err;
     }
-    const adapter = createAdapter(pub, sub, {
-      key: params.key || "socket.io",
-      requestsTimeout: params.requestsTimeout || 5000,
-      publishOnSpecificResponseChannel: !!params.publishOnSpecificResponseChannel,
-    });
-    const httpServer = http.createServer();
-    const io = new Server(httpServer, { adapter });
-    await new Promise((resolve, reject) => {
-      httpServer.once("error", reject);
-      httpServer.listen(0, "127.0.0.1", resolve);
-    });
-    const serverId = nextServerId++;
-    const server = { id: serverId, io, httpServer, pub, sub, nsps: new Set(), events: [] };
-    servers.set(serverId, server);
-    const names = new Set(["/", ...asList(params.namespaces)]);
-    for (const name of names) await namespaceOf(server, name);
-    return { serverId, port: httpServer.address().port };
+    const port = server.httpServer.address().port;
+    return { serverId, port, kind, uid: server.io.of("/").adapter.uid };
+  },
+
+  adapterInfo: async (params) => {
+    const server = getServer(params);
+    const namespace = await namespaceOf(server, params.nsp);
+    const channels = adapterChannels(server, namespace);
+    return {
+      kind: server.kind,
+      uid: namespace.adapter.uid,
+      mainChannel: channels.main,
+      privateChannel: channels.private,
+      sharded: channels.sharded,
+      cluster: server.cluster,
+      clientName: server.clientName,
+      options: server.options,
+    };
+  },
+
+  waitSubscriptions: async (params) => {
+    await settle(getServer(params).subscribing, "(un)subscriptions");
+    return null;
+  },
+
+  redisCommand: async (params) => {
+    const server = getServer(params);
+    const args = asList(required(params, "args")).map(String);
+    const reply = server.cluster
+      ? await server.pub.sendCommand(params.key ?? undefined, false, args)
+      : await server.pub.sendCommand(args);
+    return toWire(reply);
   },
 
   stopServer: async (params) => {
@@ -302,7 +547,7 @@ const ops = {
     const namespace = await namespaceOf(server, params.nsp);
     const args = fromWire(asList(params.args));
     buildOperator(namespace, params).emit(required(params, "event"), ...args);
-    await flush(server.pub);
+    await flushServer(server);
     return null;
   },
 
@@ -322,7 +567,7 @@ const ops = {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
     await buildOperator(namespace, params).socketsJoin(required(params, "rooms"));
-    await flush(server.pub);
+    await flushServer(server);
     return null;
   },
 
@@ -330,7 +575,7 @@ const ops = {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
     await buildOperator(namespace, params).socketsLeave(required(params, "rooms"));
-    await flush(server.pub);
+    await flushServer(server);
     return null;
   },
 
@@ -338,7 +583,7 @@ const ops = {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
     await buildOperator(namespace, params).disconnectSockets(!!params.close);
-    await flush(server.pub);
+    await flushServer(server);
     return null;
   },
 
@@ -380,13 +625,16 @@ const ops = {
       default:
         throw new Error(`unknown remoteSocket action ${params.action}`);
     }
-    await flush(server.pub);
+    await flushServer(server);
     return null;
   },
 
   allRooms: async (params) => {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
+    if (typeof namespace.adapter.allRooms !== "function") {
+      throw new Error(`allRooms: the ${server.kind} adapter (a ClusterAdapter) has no allRooms`);
+    }
     return Array.from(await namespace.adapter.allRooms());
   },
 
@@ -403,7 +651,7 @@ const ops = {
     const args = fromWire(asList(params.args));
     if (!params.withAck) {
       namespace.serverSideEmit(event, ...args);
-      await flush(server.pub);
+      await flushServer(server);
       return null;
     }
     // Namespace#timeout() returns a BroadcastOperator, which has no serverSideEmit in 4.8:
@@ -439,12 +687,14 @@ const ops = {
   socketJoin: async (params) => {
     const socket = await localSocket(params);
     await socket.join(required(params, "room"));
+    await settle(getServer(params).subscribing, "(un)subscriptions");
     return null;
   },
 
   socketLeave: async (params) => {
     const socket = await localSocket(params);
     for (const room of asList(required(params, "room"))) await socket.leave(room);
+    await settle(getServer(params).subscribing, "(un)subscriptions");
     return null;
   },
 
@@ -565,9 +815,14 @@ async function localSocket(params) {
 }
 
 async function stopServer(server) {
-  await server.io.close();
-  server.httpServer.closeAllConnections();
-  await Promise.all([quitQuietly(server.pub), quitQuietly(server.sub)]);
+  if (server.io) {
+    // The adapters unsubscribe on close, which never ends while a cluster node is dead.
+    await withTimeout(server.io.close(), 2000, `server ${server.id}: io.close() timed out`).catch(
+      (err) => log(err.message),
+    );
+    server.httpServer.closeAllConnections();
+  }
+  await Promise.all([server.pub, server.sub].filter(Boolean).map(quitQuietly));
 }
 
 // ---------------------------------------------------------------------------------------------
