@@ -14,11 +14,13 @@ from .errors import (
 from .parser import JsonParser, MsgpackParser, Parser
 from .remote_socket import RemoteSocket
 from .sharded import AsyncShardedRedisAdapter
+from .streams import AsyncRedisStreamsAdapter
 
 __all__ = [
     "AdapterClosedError",
     "AsyncEmitter",
     "AsyncRedisAdapter",
+    "AsyncRedisStreamsAdapter",
     "AsyncShardedRedisAdapter",
     "ConnectionFailedError",
     "Emitter",

@@ -161,7 +161,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
     def stats(self) -> dict[str, int]:
         """Counters since start: published, publish_failures, received, dropped_malformed,
         dropped_unknown_room, dropped_oversized, reconnects, requests_timed_out,
-        pending_requests."""
+        stream_entries_lost (streams transport), pending_requests."""
         return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
 
     @property

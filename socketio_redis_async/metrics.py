@@ -17,6 +17,7 @@ class Counters:
     dropped_oversized: int = 0
     reconnects: int = 0
     requests_timed_out: int = 0
+    stream_entries_lost: int = 0  # trimmed from a Redis stream before being read
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
