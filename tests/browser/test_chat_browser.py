@@ -171,7 +171,6 @@ class ChatPage:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / name
         assert self.focus().save_screenshot(str(path)), path
-        print(f"screenshot: {path}")
         return path
 
 
@@ -183,7 +182,7 @@ def check_time(shown: Shown) -> None:
 
 
 def test_chat_between_two_servers_in_chromium(
-    demo: tuple[str, str], browser: webdriver.Chrome
+    demo: tuple[str, str], browser: webdriver.Chrome, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url_a, url_b = demo
     browser.get(url_a + "/")
@@ -220,5 +219,7 @@ def test_chat_between_two_servers_in_chromium(
         assert loaded == [], loaded
         shot = page.screenshot(f"chat-{label}.png")
         assert shot.stat().st_size > 10_000
+        with capsys.disabled():  # shown even without -s, so a CI log says where it is
+            print(f"\nscreenshot of the chat on server {label}: {shot}")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
