@@ -37,12 +37,18 @@ from socketio_redis_async import AsyncRedisAdapter
 
 CHAT_PAGE = Path(__file__).resolve().parent / "chat.html"
 TIMEOUT = 5.0
+STACKS = {"aiohttp": "aiohttp", "asgi": "Uvicorn"}
 Inbox = asyncio.Queue[tuple[float, dict[str, Any]]]
 
 
 def chat_server(label: str, async_mode: str, mgr: AsyncRedisAdapter) -> socketio.AsyncServer:
-    """A Socket.IO server whose ``chat`` handler re-emits to everyone, cluster-wide."""
+    """A Socket.IO server whose ``chat`` handler re-emits to everyone, cluster-wide.
+
+    The server, not the browser, stamps each message with its own name and the time it
+    arrived, so every client shows the same time and which server the message came through.
+    """
     sio = socketio.AsyncServer(async_mode=async_mode, client_manager=mgr)
+    stack = STACKS[async_mode]
 
     @sio.on("chat")  # type: ignore[untyped-decorator]
     async def chat(sid: str, data: Any) -> None:
@@ -53,8 +59,14 @@ def chat_server(label: str, async_mode: str, mgr: AsyncRedisAdapter) -> socketio
             "text": str(data.get("text") or "")[:500],
             "id": str(data.get("id") or uuid.uuid4().hex),
             "server": label,  # the server that received it; the other one gets it via Redis
+            "time": int(time.time() * 1000),  # ms since the epoch, as JavaScript's Date wants
         }
         await sio.emit("chat", message)
+
+    @sio.on("whoami")  # type: ignore[untyped-decorator]
+    async def whoami(sid: str) -> dict[str, str]:
+        """Answered through the ack, so the page can say which server it is connected to."""
+        return {"server": label, "stack": stack}
 
     return sio
 

@@ -3,6 +3,7 @@
 # Idempotent: each step runs only when needed and prints one line when it does.
 #   PYTHON=python3.12      use that interpreter for .venv
 #   BOOTSTRAP_NODE=0       skip the Node.js check and npm install (the demo needs no Node)
+#   BOOTSTRAP_BROWSER=0    skip chromium and chromedriver (only the browser test needs them)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,6 +39,12 @@ packages=""
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
   || packages="redis-server"
 command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
+# Headless Chromium and Debian's chromedriver for the chat demo's browser test (Selenium is
+# pointed at /usr/bin/chromedriver, so nothing is ever downloaded at test time).
+if [ "${BOOTSTRAP_BROWSER:-1}" != 0 ]; then
+  command -v chromium >/dev/null 2>&1 || packages="${packages:+$packages }chromium"
+  command -v chromedriver >/dev/null 2>&1 || packages="${packages:+$packages }chromium-driver"
+fi
 if [ -n "$packages" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     _say "installing $packages with apt-get (no system service is started)"
@@ -54,8 +61,9 @@ if [ -n "$packages" ]; then
     [ "$added_policy" = 1 ] && rm -f "$policy"
     [ "$status" = 0 ] || _die "apt-get install $packages failed (exit $status)"
   else
-    _die "not found: $packages; install Redis >= 7 and its sentinel:
-  Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel    macOS: brew install redis"
+    _die "not found: $packages; as root on Debian/Ubuntu: apt-get install $packages
+  (Redis >= 7 and its sentinel; Chromium with chromedriver, or set BOOTSTRAP_BROWSER=0)
+  macOS: brew install redis chromium chromedriver"
   fi
 fi
 
