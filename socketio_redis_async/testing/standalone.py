@@ -34,6 +34,7 @@ from redis.retry import Retry
 
 __all__ = [
     "HOST",
+    "MissingBinaryError",
     "RedisServer",
     "TlsFiles",
     "free_cluster_port",
@@ -169,12 +170,20 @@ def make_tls_files(directory: Path, *, ca_name: str = "socketio-redis-async test
     return files
 
 
+class MissingBinaryError(RuntimeError):
+    """A program the fixtures run (``redis-server``, ``redis-sentinel``, ``openssl``) is not
+    on ``PATH``; the message says which package provides it."""
+
+
 def require_binary(binary: str, package: str = "redis-server") -> str:
+    """The path of ``binary``, or :class:`MissingBinaryError` naming the package to install."""
     path = shutil.which(binary)
     if path is None:
-        raise RuntimeError(
-            f"{binary} not found on PATH: run ./scripts/test.sh, or install it "
-            f"(sudo apt-get install {package} / brew install redis)"
+        hint = "brew install redis" if package.startswith("redis") else f"brew install {package}"
+        raise MissingBinaryError(
+            f"{binary} not found on PATH: the socketio_redis_async.testing fixtures start "
+            f"their own {binary} processes; install it (Debian/Ubuntu: sudo apt-get install "
+            f"{package}; macOS: {hint}) or put it on PATH"
         )
     return path
 

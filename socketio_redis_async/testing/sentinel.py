@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import redis
 
-from .redis_server import HOST, START_TIMEOUT, RedisServer, free_port, require_binary
+from .standalone import HOST, START_TIMEOUT, RedisServer, free_port, require_binary
 
 __all__ = ["Address", "RedisSentinel", "RedisSentinelSetup"]
 
