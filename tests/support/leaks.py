@@ -24,12 +24,14 @@ from .sio_servers import RecordingClient, SioServer, eventually, start_server
 __all__ = [
     "MiB",
     "Snapshot",
+    "adapter_object_count",
     "client_cycles",
     "pubsub_state",
     "quiet_baseline",
     "rss_bytes",
     "settled",
     "start_pair",
+    "visit_namespace",
 ]
 
 MiB = 1024 * 1024
@@ -59,16 +61,17 @@ def _adapter_kind(obj: Any) -> str | None:
     return None
 
 
-def pubsub_state(redis: RedisServer | RedisCluster) -> PubSubState:
+def pubsub_state(redis: RedisServer | RedisCluster, prefix: str = "") -> PubSubState:
     """Every channel Redis holds a subscription for, with its NUMSUB, and NUMPAT; on a
-    cluster, the sharded channels (SHARDNUMSUB) of every running node, summed."""
+    cluster (shared by tests), the sharded channels starting with ``prefix`` (SHARDNUMSUB)
+    of every running node, summed."""
     if isinstance(redis, RedisCluster):
         channels: Counter[bytes] = Counter()
         for node in redis.nodes:
             if not node.is_running:
                 continue
             with node.client(socket_timeout=2) as probe:
-                names = probe.execute_command("PUBSUB", "SHARDCHANNELS")
+                names = probe.execute_command("PUBSUB", "SHARDCHANNELS", f"{prefix}*")
                 if names:
                     counts = probe.execute_command("PUBSUB", "SHARDNUMSUB", *names)
                     for name, count in zip(counts[::2], counts[1::2], strict=True):
@@ -78,6 +81,11 @@ def pubsub_state(redis: RedisServer | RedisCluster) -> PubSubState:
         names = probe.pubsub_channels()
         found = dict(probe.pubsub_numsub(*names)) if names else {}
         return found, int(probe.pubsub_numpat())
+
+
+def adapter_object_count(objects: Iterable[Any]) -> Counter[str]:
+    """How many of ``objects`` are the package's instances or methods bound to them, by kind."""
+    return Counter(filter(None, map(_adapter_kind, objects)))
 
 
 @dataclass
@@ -98,7 +106,7 @@ class Snapshot:
             tasks=len(asyncio.all_tasks()),
             rss=rss_bytes(),
             objects=len(objects),
-            adapter_objects=Counter(filter(None, map(_adapter_kind, objects))),
+            adapter_objects=adapter_object_count(objects),
             channels=channels,
             patterns=patterns,
         )
