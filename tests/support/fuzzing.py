@@ -151,23 +151,23 @@ class Gen:
     def damage(self, data: bytes) -> bytes:
         """Flip, insert, delete, truncate, duplicate or splice bytes."""
         r = self.r
-        data = bytearray(data)
+        out = bytearray(data)
         for _ in range(r.randint(1, 3)):
-            at = r.randint(0, len(data))
+            at = r.randint(0, len(out))
             op = r.randrange(6)
-            if op == 0 and at < len(data):
-                data[at] ^= 1 << r.randrange(8)
+            if op == 0 and at < len(out):
+                out[at] ^= 1 << r.randrange(8)
             elif op == 1:
-                data[at:at] = r.randbytes(r.randint(1, 4))
+                out[at:at] = r.randbytes(r.randint(1, 4))
             elif op == 2:
-                del data[at : at + r.randint(1, 4)]
+                del out[at : at + r.randint(1, 4)]
             elif op == 3:
-                del data[at:]
+                del out[at:]
             elif op == 4:
-                data[at:at] = data[at : at + r.randint(1, 16)]
+                out[at:at] = out[at : at + r.randint(1, 16)]
             else:
-                data[at : at + 1] = bytes([r.choice((0xC0, 0xC1, 0xDC, 0xDE, 0xFF, 0x7B, 0x22))])
-        return bytes(data)
+                out[at : at + 1] = bytes([r.choice((0xC0, 0xC1, 0xDC, 0xDE, 0xFF, 0x7B, 0x22))])
+        return bytes(out)
 
     def perturb(self, obj: Any) -> Any:
         """One structural change somewhere in ``obj``: a value replaced, a key dropped or
@@ -201,7 +201,7 @@ class Gen:
                 return json.dumps(obj, allow_nan=False).encode()
             except (TypeError, ValueError):
                 pass
-        return msgpack.packb(obj, use_bin_type=True)
+        return bytes(msgpack.packb(obj, use_bin_type=True))
 
 
 @dataclass
@@ -503,10 +503,9 @@ def _route_nsp(case: Case) -> str | None:
     if isinstance(channel, bytes) and b"#" in channel:
         return channel.split(b"#")[1].decode(errors="replace")
     fields = case.args[1] if len(case.args) > 1 and isinstance(case.args[1], list) else []
-    for name, value in zip(fields[::2], fields[1::2], strict=False):
-        if name == b"nsp" and isinstance(value, bytes):
-            return value.decode(errors="replace")
-    return None
+    named = dict(zip(fields[::2], fields[1::2], strict=False))  # a later duplicate wins
+    nsp = named.get(b"nsp")
+    return nsp.decode(errors="replace") if isinstance(nsp, bytes) else None
 
 
 async def _alive(live: Live, namespace: str = "/") -> None:

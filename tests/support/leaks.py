@@ -14,7 +14,7 @@ import os
 import time
 import types
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,13 +185,16 @@ async def client_cycles(
     offset: int = 0,
     *,
     namespace_every: int = 0,
+    before_broadcast: Callable[[SioServer, str], Awaitable[None]] | None = None,
 ) -> None:
     """Connect a client to A or B in turn, join a room, sometimes receive a broadcast from
     the other server or be fetched by it, leave the room, disconnect.
 
     With ``namespace_every`` N, every Nth cycle also visits a dynamic namespace of its own
     (``/dyn-<cycle>``, never declared): connected, a room joined and left, disconnected, so
-    the namespace is created and emptied on that server.
+    the namespace is created and emptied on that server. ``before_broadcast(server, room)``
+    waits until a server that just joined a room can receive its broadcasts (the sharded
+    adapter's dynamic mode subscribes to a room's channel in the background).
     """
     for i in range(offset, offset + cycles):
         here, there = (a, b) if i % 2 else (b, a)
@@ -200,6 +203,8 @@ async def client_cycles(
         await client.connect(here.url)
         await client.join(room)
         if i % 10 == 0:
+            if before_broadcast is not None:
+                await before_broadcast(here, room)
             await there.sio.emit("hello", i, to=room)
             await eventually(lambda client=client, i=i: client.events("hello") == [(i,)])
         if i % 25 == 0:

@@ -19,7 +19,7 @@ import sysconfig
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,18 +166,41 @@ async def run_soak(
     """Run ``cycles`` client cycles across ``servers``, sampling at cycle 0 and at each of
     ``sample_at``; stop early (after a sample) once ``time_limit`` seconds have passed."""
     a, b = servers
+    ready = room_subscribed(redis, prefix) if isinstance(redis, RedisCluster) else None
     points = sorted({0, *(n for n in sample_at if 0 < n <= cycles)})
     began = time.monotonic()
     samples: list[Sample] = []
     done = 0
     for point in points:
-        await client_cycles(a, b, point - done, offset=done, namespace_every=namespace_every)
+        await client_cycles(
+            a, b, point - done, offset=done, namespace_every=namespace_every, before_broadcast=ready
+        )
         done = point
         samples.append(await take_sample(done, began, redis, servers, prefix=prefix, trace=trace))
         report(samples[-1])
         if time_limit is not None and samples[-1].seconds > time_limit:
             break
     return samples
+
+
+def room_subscribed(
+    cluster: RedisCluster, prefix: str
+) -> Callable[[SioServer, str], Awaitable[None]]:
+    """Wait until the cluster reports a subscriber for a room's channel of ``/`` (the
+    sharded adapter's dynamic mode subscribes after the join, in the background)."""
+
+    def subscribers(channel: bytes) -> int:
+        total = 0
+        for node in cluster.masters():
+            with node.client(socket_timeout=2) as probe:
+                total += int(probe.execute_command("PUBSUB", "SHARDNUMSUB", channel)[1])
+        return total
+
+    async def ready(server: SioServer, room: str) -> None:
+        channel = f"{prefix}#/#{room}#".encode()
+        await eventually(lambda: subscribers(channel) > 0, timeout=5)
+
+    return ready
 
 
 @dataclass
