@@ -14,133 +14,30 @@ Real websocket clients are used for a representative number of cycles; the 10,00
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import os
 import time
-import types
-from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import socketio
+from support.leaks import (
+    MiB,
+    Snapshot,
+    client_cycles,
+    quiet_baseline,
+    settled,
+    start_pair,
+)
 from support.redis_procs import RedisServer
-from support.sio_servers import RecordingClient, SioServer, eventually, start_server
+from support.sio_servers import RecordingClient, SioServer, eventually
 
 from socketio_redis_async import AsyncRedisAdapter
 
-MiB = 1024 * 1024
 # RSS may grow this much over a phase after warm-up: allocator and interpreter noise is
 # about 1-2 MiB here; a leak of 1 KiB per cycle over 10,000 cycles would exceed it.
 RSS_BOUND = 8 * MiB
 # Objects of the adapter's own types (and bound methods of them) that may be alive after a
 # phase beyond the baseline: a few in flight, never one per socket, room or namespace.
 ADAPTER_OBJECTS_BOUND = 20
-
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE_SIZE
-
-
-def _is_adapter_type(cls: type) -> bool:
-    module = getattr(cls, "__module__", None)
-    return isinstance(module, str) and module.startswith("socketio_redis_async")
-
-
-def _adapter_kind(obj: Any) -> str | None:
-    """``"Channels"`` for an instance of one of the package's classes, ``"method
-    AsyncRedisAdapter._on_request"`` for a method bound to one, else None."""
-    cls = type(obj)
-    if _is_adapter_type(cls):
-        return cls.__name__
-    if isinstance(obj, types.MethodType) and _is_adapter_type(type(obj.__self__)):
-        return f"method {type(obj.__self__).__name__}.{obj.__func__.__name__}"
-    return None
-
-
-def pubsub_state(redis: RedisServer) -> tuple[dict[bytes, int], int]:
-    """Every channel Redis holds a subscription for, with its NUMSUB, and NUMPAT."""
-    with redis.client(socket_timeout=2) as probe:
-        names = probe.pubsub_channels()
-        channels = dict(probe.pubsub_numsub(*names)) if names else {}
-        return channels, int(probe.pubsub_numpat())
-
-
-@dataclass
-class Snapshot:
-    tasks: int
-    rss: int
-    objects: int
-    adapter_objects: Counter[str]
-    channels: dict[bytes, int]  # every Pub/Sub channel Redis holds -> its subscriber count
-    patterns: int
-
-    @classmethod
-    async def take(cls, redis: RedisServer) -> Snapshot:
-        gc.collect()
-        objects = gc.get_objects()
-        channels, patterns = pubsub_state(redis)
-        return cls(
-            tasks=len(asyncio.all_tasks()),
-            rss=rss_bytes(),
-            objects=len(objects),
-            adapter_objects=Counter(filter(None, map(_adapter_kind, objects))),
-            channels=channels,
-            patterns=patterns,
-        )
-
-    def report(self, phase: str, after: Snapshot, seconds: float) -> str:
-        line = (
-            f"\n[leaks] {phase} in {seconds:.2f}s; "
-            f"RSS {self.rss / MiB:.1f} -> {after.rss / MiB:.1f} MiB "
-            f"(delta {(after.rss - self.rss) / 1024:+.0f} KiB, bound {RSS_BOUND // MiB} MiB); "
-            f"gc objects {self.objects} -> {after.objects} ({after.objects - self.objects:+d}); "
-            f"adapter objects {self.adapter_objects.total()} -> {after.adapter_objects.total()}; "
-            f"tasks {self.tasks} -> {after.tasks}; "
-            f"channels {len(self.channels)} -> {len(after.channels)}, "
-            f"patterns {self.patterns} -> {after.patterns}"
-        )
-        print(line)
-        return line
-
-
-async def quiet_baseline(redis: RedisServer) -> Snapshot:
-    """The baseline, once the warm-up's short-lived tasks are gone: the task count has not
-    changed for half a second (longer than the servers' ping interval)."""
-    deadline = time.monotonic() + 10
-    count, since = len(asyncio.all_tasks()), time.monotonic()
-    while time.monotonic() - since < 0.5 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        if len(asyncio.all_tasks()) != count:
-            count, since = len(asyncio.all_tasks()), time.monotonic()
-    return await Snapshot.take(redis)
-
-
-async def settled(
-    redis: RedisServer, baseline: Snapshot, mgrs: Iterable[AsyncRedisAdapter]
-) -> Snapshot:
-    """Wait until tasks and subscriptions are back to the baseline (work in flight may take
-    a moment to finish), then take the snapshot to compare."""
-    mgrs = list(mgrs)
-    for mgr in mgrs:
-        await mgr.flush()
-
-    def back() -> bool:
-        return (
-            len(asyncio.all_tasks()) <= baseline.tasks
-            and pubsub_state(redis) == (baseline.channels, baseline.patterns)
-            and all(mgr.stats()["pending_requests"] == 0 for mgr in mgrs)
-        )
-
-    # On a timeout, the assertions that follow say precisely what did not come back.
-    with contextlib.suppress(AssertionError):
-        await eventually(back, timeout=10, interval=0.1)
-    return await Snapshot.take(redis)
 
 
 def assert_nothing_left(
@@ -171,37 +68,11 @@ def assert_no_adapter_objects_left(baseline: Snapshot, after: Snapshot, report: 
 
 @pytest.fixture
 async def pair(fresh_redis: RedisServer) -> AsyncIterator[tuple[SioServer, SioServer]]:
-    """Two servers (ASGI, aiohttp) accepting any namespace.
-
-    engine.io's server-side ping task of a closed socket sleeps out its ``ping_interval``
-    (25 s by default) before it notices; a short interval lets the task count settle fast.
-    """
-    a = await start_server(fresh_redis.url, kind="asgi")
-    b = await start_server(fresh_redis.url, kind="aiohttp")
-    for server in (a, b):
-        server.sio.namespaces = "*"
-        server.sio.eio.ping_interval = 0.3
+    """Two servers (ASGI, aiohttp) accepting any namespace."""
+    a, b = await start_pair(fresh_redis.url)
     yield a, b
     await a.stop()
     await b.stop()
-
-
-async def client_cycles(a: SioServer, b: SioServer, cycles: int, offset: int = 0) -> None:
-    """Connect a client to A or B in turn, join a room, sometimes receive a broadcast from
-    the other server or be fetched by it, disconnect."""
-    for i in range(offset, offset + cycles):
-        here, there = (a, b) if i % 2 else (b, a)
-        room = f"room-{i % 10}"
-        client = RecordingClient()
-        await client.connect(here.url)
-        await client.join(room)
-        if i % 10 == 0:
-            await there.sio.emit("hello", i, to=room)
-            await eventually(lambda client=client, i=i: client.events("hello") == [(i,)])
-        if i % 25 == 0:
-            fetched = await there.mgr.fetch_sockets(rooms=room)
-            assert [s.id for s in fetched] == [client.sid()]
-        await client.close()
 
 
 async def test_real_clients_connect_and_disconnect(fresh_redis, pair):
@@ -217,7 +88,7 @@ async def test_real_clients_connect_and_disconnect(fresh_redis, pair):
     seconds = time.monotonic() - began
 
     after = await settled(fresh_redis, baseline, mgrs)
-    report = baseline.report(f"real clients, {cycles} cycles", after, seconds)
+    report = baseline.report(f"real clients, {cycles} cycles", after, seconds, RSS_BOUND)
     assert_nothing_left(baseline, after, mgrs, report)
     assert_no_adapter_objects_left(baseline, after, report)
     # A socket or session left behind would cost dozens of objects per cycle; what does
@@ -252,7 +123,7 @@ async def test_dynamic_namespaces_come_and_go(fresh_redis, pair):
 
     await eventually(lambda: a.mgr.namespaces == b.mgr.namespaces == {"/"})
     after = await settled(fresh_redis, baseline, mgrs)
-    report = baseline.report(f"{len(names)} dynamic namespaces", after, seconds)
+    report = baseline.report(f"{len(names)} dynamic namespaces", after, seconds, RSS_BOUND)
     with fresh_redis.client(socket_timeout=2) as probe:
         counts = probe.pubsub_numsub(*(f"socket.io-request#{n}#" for n in names))
     assert {count for _, count in counts} == {0}, report
@@ -335,7 +206,7 @@ async def test_manager_api_10000_sockets_and_1000_rooms(fresh_redis, managers):
     await socket_cycles(mgrs, cycles, offset=1000)
     seconds = time.monotonic() - began
     after = await settled(fresh_redis, baseline, mgrs)
-    report = baseline.report(f"manager API, {cycles} sockets", after, seconds)
+    report = baseline.report(f"manager API, {cycles} sockets", after, seconds, RSS_BOUND)
     assert_nothing_left(baseline, after, mgrs, report)
     assert_no_adapter_objects_left(baseline, after, report)
     # No HTTP stack here, so every object counts: not one per 20 cycles may stay.
@@ -345,7 +216,7 @@ async def test_manager_api_10000_sockets_and_1000_rooms(fresh_redis, managers):
     await room_churn(mgrs, 1000, "rooms")
     seconds = time.monotonic() - began
     after = await settled(fresh_redis, baseline, mgrs)
-    report = baseline.report("manager API, 1000 rooms", after, seconds)
+    report = baseline.report("manager API, 1000 rooms", after, seconds, RSS_BOUND)
     assert_nothing_left(baseline, after, mgrs, report)
     assert_no_adapter_objects_left(baseline, after, report)
     assert after.objects - baseline.objects < cycles // 20, report
