@@ -154,9 +154,12 @@ def _parse_slots(reply: Any, answered_by: Address) -> list[tuple[int, int, Addre
 class _NodeSubscription:
     """One node's subscriber connection and the task reading it."""
 
-    def __init__(self, owner: ShardedSubscriber, address: Address, connection: Any) -> None:
+    def __init__(
+        self, owner: ShardedSubscriber, address: Address, pool: Any, connection: Any
+    ) -> None:
         self.owner = owner
         self.address = address
+        self.pool = pool
         self.connection = connection
         self.channels: set[bytes] = set()  # confirmed by this node
         self.requested: set[bytes] = set()  # SSUBSCRIBE sent, not yet confirmed
@@ -222,6 +225,9 @@ class _NodeSubscription:
             self.task.cancel()
             await asyncio.wait([self.task], timeout=1)
         await self.connection.disconnect(nowait=True)
+        # Back to its pool: a node's pool has a bounded number of connections, and nodes come
+        # and go as their last room channel does.
+        await self.pool.release(self.connection)
 
 
 class ShardedSubscriber:
@@ -432,7 +438,7 @@ class ShardedSubscriber:
         connection = await run_bounded(pool.get_connection(), COMMAND_TIMEOUT)  # type: ignore[no-untyped-call]
         if not connection.is_connected:
             await run_bounded(connection.connect(), COMMAND_TIMEOUT)
-        node = self._by_node[address] = _NodeSubscription(self, address, connection)
+        node = self._by_node[address] = _NodeSubscription(self, address, pool, connection)
         return node
 
     async def _send(self, node: _NodeSubscription, command: str, channels: list[bytes]) -> None:

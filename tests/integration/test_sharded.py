@@ -338,3 +338,29 @@ async def test_sharded_emitters_reach_python_sharded_servers(
     finally:
         await em.aclose()
         sync_em.close()
+
+
+async def test_a_node_subscription_that_comes_and_goes_returns_its_connection(
+    make_servers, redis_cluster, prefix
+):
+    """A node whose only channel is a room's is closed when the room empties and reopened
+    when it fills again: its connection must go back to the node's bounded pool each time
+    (found by the soak: after ~100 cycles no room on that node could be subscribed)."""
+    (a,) = await make_servers("dynamic", count=1, redis_options={"max_connections": 3})
+    busy = {
+        owner_port(redis_cluster, f"{prefix}#/#".encode()),
+        owner_port(redis_cluster, f"{prefix}#/#{a.mgr.uid}#".encode()),
+    }
+    room = next(
+        r
+        for r in (f"lonely-{i}" for i in range(1000))
+        if owner_port(redis_cluster, f"{prefix}#/#{r}#".encode()) not in busy
+    )
+    channel = f"{prefix}#/#{room}#".encode()
+    c = await make_servers.client(a)
+    for _ in range(8):
+        await a.sio.enter_room(c.sid(), room)
+        await eventually(lambda: channel in all_shard_channels(redis_cluster, prefix))
+        await a.sio.leave_room(c.sid(), room)
+        await eventually(lambda: channel not in all_shard_channels(redis_cluster, prefix))
+    assert a.mgr.connected
