@@ -39,11 +39,6 @@ _DESCRIPTION = """\
 Tools for a Socket.IO cluster that shares Redis through socketio-redis-async or the Node.js
 @socket.io/redis-adapter (classic or sharded) and @socket.io/redis-emitter.
 
-commands:
-  monitor   print every adapter message on the wire, decoded (Ctrl-C to stop)
-  emit      send one event to the clients of the cluster
-  status    servers per namespace, their uids, and the rooms
-
 URL is a Redis URL (redis://[[user]:password@]host[:port][/db], rediss:// for TLS) or
 host:port. Run "%(prog)s COMMAND --help" for a command's options.
 """
@@ -414,7 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    where = redacted(getattr(args, "url", DEFAULT_URL))
+    try:
+        where = redacted(parse_url_argument(args.url))
+    except ValueError:
+        where = redacted(args.url)
     try:
         code: int = args.run(args)
     except CliError as exc:
