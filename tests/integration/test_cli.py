@@ -9,7 +9,7 @@ reach clients; ``status`` must count the servers and list their rooms.
 from __future__ import annotations
 
 import asyncio
-import tomllib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from importlib import import_module
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 from support.cli_runner import ROOT, Monitor, run_cli
-from support.redis_procs import RedisCluster
+from support.redis_procs import RedisCluster, RedisServer
 from support.sio_servers import RecordingClient, SioServer, eventually, start_server
 
 from socketio_redis_async import AsyncShardedRedisAdapter, Emitter
@@ -146,7 +146,9 @@ async def test_monitor_text_output_count_and_namespace_filter(
     assert second.endswith('({"k": [0, 1, 2, 3, 4, 5, 6, 7…)')
 
 
-async def test_monitor_colour_and_duration(redis_url: str) -> None:
+async def test_monitor_colour_and_duration(fresh_redis: RedisServer) -> None:
+    redis_url = fresh_redis.url  # its own server: the pattern count below is the monitor's
+
     async def publish_once_subscribed() -> None:
         with redis.Redis.from_url(redis_url) as r:
             await eventually(lambda: r.pubsub_numpat() >= 3, timeout=10)
@@ -275,7 +277,9 @@ async def test_status_sharded_lists_each_server(
     sharded: tuple[str, list[SioServer], list[RecordingClient]],
 ) -> None:
     prefix, (a, b), _ = sharded
-    result = await run_cli("status", redis_cluster.startup_url, "--sharded", "--key", prefix, "--json")
+    result = await run_cli(
+        "status", redis_cluster.startup_url, "--sharded", "--key", prefix, "--json"
+    )
     assert result.code == 0, result.stderr
     [root] = result.json_lines()[0]["namespaces"]
     assert (root["namespace"], root["servers"], root["answered"]) == ("/", 2, 2)
@@ -360,6 +364,10 @@ async def test_help_explains_each_command() -> None:
 
 
 def test_console_script_points_at_main() -> None:
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, name = scripts["socketio-redis-async"].partition(":")
+    # (tomllib is 3.11+; the package supports 3.10)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    match = re.search(r'^socketio-redis-async = "([\w.]+):(\w+)"$', scripts, re.MULTILINE)
+    assert match is not None, scripts
+    module, name = match.groups()
     assert getattr(import_module(module), name).__name__ == "main"
