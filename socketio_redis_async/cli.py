@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import __version__
 from .emitter import Emitter
 from .monitor import classic_patterns, monitor_classic, monitor_sharded
-from .options import DEFAULT_URL, SENTINEL_SCHEMES, parse_url_argument, redacted, resolve_parser
+from .options import DEFAULT_URL, is_sentinel_url, parse_url_argument, redacted, resolve_parser
 from .sharded_transport import Address
 from .status import classic_status, render_status, sharded_status
 from .transport import describe
@@ -116,7 +116,7 @@ def parse_json_argument(text: str, position: int) -> Any:
 
 
 def _url(text: str) -> str:
-    if text.startswith(SENTINEL_SCHEMES):
+    if is_sentinel_url(text):
         raise CliError(
             f"{redacted(text)}: Sentinel URLs are not supported here; give the master's "
             "redis:// URL (redis-cli -p 26379 SENTINEL get-master-addr-by-name <service>)"

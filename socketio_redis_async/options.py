@@ -89,7 +89,8 @@ def _port(port: object) -> int:
     return port
 
 
-def _is_sentinel_url(url: object) -> bool:
+def is_sentinel_url(url: object) -> bool:
+    """Whether ``url`` names a Sentinel deployment (``redis+sentinel://`` and its aliases)."""
     return isinstance(url, str) and url.lower().startswith(_SENTINEL_SCHEMES)
 
 
@@ -224,7 +225,7 @@ def resolve_sentinel(
             raise ValueError("service_name is required with sentinels (the master's name)")
         target = SentinelTarget(addresses, service_name)
         master: dict[str, Any] = {}
-    elif _is_sentinel_url(url):
+    elif is_sentinel_url(url):
         assert isinstance(url, str)
         if service_name is not None:
             raise ValueError("service_name: the Sentinel URL already names the service")
