@@ -2,7 +2,7 @@
 
 Every block is preceded (on the nearest non-blank line above its opening fence) by one of:
 
-- ``<!-- run -->``: a Python block that works on its own; tests/integration/test_doc_blocks.py
+- ``<!-- run -->``: a Python block that works on its own; tests/integration/test_doc_blocks_run.py
   executes it (top-level ``await`` allowed) against a private redis-server, so
   ``redis://localhost:6379/0`` in it is replaced by that server's URL. A block that defines
   ``test_*`` functions is run with pytest instead, as a user's test file.
@@ -70,7 +70,10 @@ def blocks_of(path: Path) -> list[Block]:
             end += 1
         if end == len(lines):
             raise ValueError(f"{path}:{index + 1}: code block is never closed")
-        body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[index + 1 : end]]
+        body = [
+            line[len(indent) :] if line.startswith(indent) else line
+            for line in lines[index + 1 : end]
+        ]
         above = next((lines[i].strip() for i in range(index - 1, -1, -1) if lines[i].strip()), "")
         marker = _MARKER.match(above)
         found.append(

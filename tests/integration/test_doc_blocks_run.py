@@ -65,9 +65,7 @@ def test_there_are_run_blocks() -> None:
     assert len(PAIRS) >= 4
 
 
-@pytest.mark.parametrize(
-    ("block", "output"), PAIRS, ids=[block.where for block, _ in PAIRS]
-)
+@pytest.mark.parametrize(("block", "output"), PAIRS, ids=[block.where for block, _ in PAIRS])
 def test_run_block(block: Block, output: Block | None, redis_url: str, tmp_path: Path) -> None:
     done = _run(block, redis_url, tmp_path)
     assert done.returncode == 0, (
@@ -75,4 +73,6 @@ def test_run_block(block: Block, output: Block | None, redis_url: str, tmp_path:
         f"\n--- stderr\n{done.stderr}"
     )
     if output is not None:
-        assert done.stdout == output.code, f"{block.where} printed something else than {output.where}"
+        assert done.stdout == output.code, (
+            f"{block.where} printed something else than {output.where}"
+        )
