@@ -210,8 +210,9 @@ class AsyncShardedRedisAdapter(AdapterCore):
                               server of the cluster must use the same mode.
     :param requests_timeout: seconds to wait for other servers' answers.
     :param redis_options: keyword arguments for the per-node clients the adapter creates.
-    :param logger, on_error, max_message_size, strict, health_check_interval: as for
-                   :class:`~socketio_redis_async.AsyncRedisAdapter`.
+
+    ``logger``, ``on_error``, ``max_message_size``, ``strict`` and ``health_check_interval``
+    work as for :class:`~socketio_redis_async.AsyncRedisAdapter`.
 
     Example::
 

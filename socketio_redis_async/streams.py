@@ -150,7 +150,8 @@ class AsyncRedisStreamsAdapter(AdapterCore):
     with Node's ``@socket.io/redis-streams-adapter`` 0.3 (one stream, ``streamCount=1``).
 
     :param url: ``redis://``/``rediss://``/``unix://`` URL or ``"host:port"``.
-    :param host, port: alternative to ``url``.
+    :param host: alternative to ``url``, with ``port``.
+    :param port: alternative to ``url``, with ``host``.
     :param client: a caller-owned ``redis.asyncio.Redis`` (``decode_responses`` off); the
                    adapter takes its connections from its pool and never closes it.
     :param stream_name: Node's ``streamName``.
@@ -162,10 +163,12 @@ class AsyncRedisStreamsAdapter(AdapterCore):
     :param channel_prefix: Node's ``channelPrefix`` (Pub/Sub of requests and responses).
     :param max_queue: stream entries kept while Redis is unreachable; beyond it new ones
                       are dropped and counted (``publish_failures``).
-    :param requests_timeout, redis_options, logger, on_error, max_message_size, strict,
-           health_check_interval: as for :class:`~socketio_redis_async.AsyncRedisAdapter`.
-           In strict mode an emit waits until its entry is in the stream and raises
-           :class:`PublishError` during an outage instead of queueing.
+
+    ``requests_timeout``, ``redis_options``, ``logger``, ``on_error``, ``max_message_size``,
+    ``strict`` and ``health_check_interval`` work as for
+    :class:`~socketio_redis_async.AsyncRedisAdapter`. In strict mode an emit waits until its
+    entry is in the stream and raises :class:`PublishError` during an outage instead of
+    queueing.
 
     Example::
 
