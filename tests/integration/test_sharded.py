@@ -364,3 +364,52 @@ async def test_a_node_subscription_that_comes_and_goes_returns_its_connection(
         await a.sio.leave_room(c.sid(), room)
         await eventually(lambda: channel not in all_shard_channels(redis_cluster, prefix))
     assert a.mgr.connected
+
+
+async def test_the_documented_acl_rules_are_enough(redis_cluster, prefix):
+    """docs/deployment.md's ACL rule for the sharded adapter, on every node: two servers
+    subscribe, broadcast to a room, answer fetch_sockets and count each other, and no node
+    logs a refused command."""
+    user, password = f"app-{prefix}", "s3cret-pw"
+    rule = (
+        f"on >{password} resetchannels &{prefix}#/#* resetkeys -@all +ping +spublish "
+        "+ssubscribe +sunsubscribe +pubsub|shardnumsub +cluster|slots"
+    )
+    for node in redis_cluster.nodes:
+        with node.client() as r:
+            r.execute_command("ACL", "SETUSER", user, *rule.split())
+            r.execute_command("ACL", "LOG", "RESET")
+    servers = []
+    clients: list[RecordingClient] = []
+    try:
+        for _ in range(2):
+            mgr = AsyncShardedRedisAdapter(
+                redis_cluster.urls,
+                channel_prefix=prefix,
+                redis_options={"username": user, "password": password},
+            )
+            servers.append(await start_server("", manager=mgr))
+        a, b = servers
+        for server in servers:
+            c = RecordingClient()
+            await c.connect(server.url)
+            await c.join("room")
+            clients.append(c)
+        await a.sio.emit("hello", 1, to="room")
+        await eventually(lambda: all(c.events("hello") == [(1,)] for c in clients))
+        assert len(await a.mgr.fetch_sockets(rooms="room")) == 2
+        assert await b.mgr.server_count() == 2
+        await clients[1].leave("room")
+        refused = []
+        for node in redis_cluster.nodes:
+            with node.client() as r:
+                refused += [e for e in r.execute_command("ACL", "LOG") if user.encode() in e]
+        assert not refused, refused
+    finally:
+        for c in clients:
+            await c.close()
+        for server in servers:
+            await server.stop()
+        for node in redis_cluster.nodes:
+            with node.client() as r:
+                r.execute_command("ACL", "DELUSER", user)
