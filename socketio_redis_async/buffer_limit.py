@@ -123,12 +123,16 @@ class BacklogProbe:
             return None
         waiting: int = struct.unpack("i", raw)[0]
         if waiting >= BACKLOG_EVIDENCE:
-            self._behind, self._behind_at = waiting, time.monotonic()
+            now = time.monotonic()
+            if waiting >= self._behind or now - self._behind_at > EVIDENCE_WINDOW:
+                self._behind = waiting  # the largest of the window: draining lowers it
+            self._behind_at = now
         return waiting
 
     def recent_backlog(self) -> int | None:
-        """The last backlog of at least :data:`BACKLOG_EVIDENCE` bytes seen within
-        :data:`EVIDENCE_WINDOW` seconds, 0 if none, ``None`` if nothing was measurable."""
+        """The largest backlog of a run of samples of at least :data:`BACKLOG_EVIDENCE` bytes
+        that ended within :data:`EVIDENCE_WINDOW` seconds, 0 if none, ``None`` if nothing
+        was measurable."""
         if time.monotonic() - self._behind_at <= EVIDENCE_WINDOW:
             return self._behind
         return None if self._fd is None and self._writer is None else 0
