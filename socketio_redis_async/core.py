@@ -160,8 +160,9 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
 
     def stats(self) -> dict[str, int]:
         """Counters since start: published, publish_failures, received, dropped_malformed,
-        dropped_unknown_room, dropped_oversized, reconnects, requests_timed_out,
-        stream_entries_lost (streams transport), pending_requests."""
+        dropped_unknown_room, dropped_oversized, reconnects, output_buffer_disconnects
+        (Redis closed the subscriber at client-output-buffer-limit pubsub),
+        requests_timed_out, stream_entries_lost (streams transport), pending_requests."""
         return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
 
     @property

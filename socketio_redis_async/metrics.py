@@ -16,6 +16,7 @@ class Counters:
     dropped_unknown_room: int = 0
     dropped_oversized: int = 0
     reconnects: int = 0
+    output_buffer_disconnects: int = 0  # Redis dropped our subscriber: it fell behind
     requests_timed_out: int = 0
     stream_entries_lost: int = 0  # trimmed from a Redis stream before being read
 

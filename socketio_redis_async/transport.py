@@ -5,7 +5,9 @@ read by a single task, so each server counts exactly once in ``PUBSUB NUMSUB`` a
 servers expect. When that connection drops, the reader reconnects with capped exponential
 backoff and jitter; redis-py replays every subscription on reconnect. A watchdog PINGs an
 idle connection, so a connection that died silently (a paused server, a dropped NAT entry)
-is noticed and replaced instead of waiting forever.
+is noticed and replaced instead of waiting forever. A connection Redis closed because this
+server fell behind (``client-output-buffer-limit pubsub``) is told apart from other losses
+(:mod:`.buffer_limit`), logged as such and counted.
 
 The publisher queues messages and sends whatever accumulated while the previous round trip
 was in flight as one pipeline: emits never wait behind each other's round trips, yet leave
@@ -33,6 +35,7 @@ from redis.exceptions import AskError, MovedError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .buffer_limit import BacklogProbe, ServerState, output_buffer_verdict
 from .errors import PublishError
 from .metrics import Counters
 
@@ -49,6 +52,7 @@ RedirectHandler = Callable[[list[Queued], "BaseException | None"], None]
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 SUBSCRIBE_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 5.0
+INFO_TIMEOUT = 1.0  # asking Redis why the subscriber was dropped must not delay reconnecting
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 5.0
 
@@ -90,6 +94,8 @@ class Subscriber:
         self._connected = False
         self._outage_started: float | None = None
         self._last_activity = time.monotonic()
+        self._backlog = BacklogProbe()
+        self._server_state: ServerState | None = None  # INFO when the connection was made
         # redis-py opens the PubSub connection lazily on the first command: two concurrent
         # first subscribes would open two connections, one of them never read.
         self._command_lock = asyncio.Lock()
@@ -121,6 +127,8 @@ class Subscriber:
                 self._confirmations.pop(key, None)
             raise
         self._connected = True
+        if self._server_state is None:
+            self._server_state = await self._read_server_state()
 
     async def unsubscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -156,7 +164,7 @@ class Subscriber:
                 raise
             except CONNECTION_ERRORS as exc:
                 failures += 1
-                self._lost(exc)
+                await self._ended(exc)
                 await asyncio.sleep(backoff_delay(failures))
                 continue
             except ResponseError as exc:
@@ -185,6 +193,7 @@ class Subscriber:
             raise RedisConnectionError("the subscriber has no connection")
         if not connection.is_connected:
             await connection.connect()
+        self._backlog.follow(connection)
         return await connection.read_response(timeout=math.inf, push_request=True)
 
     def _refused(self, exc: ResponseError) -> None:
@@ -198,6 +207,41 @@ class Subscriber:
             self._logger.warning("Redis refused a subscription command: %s", describe(exc))
             self._on_error(exc)
 
+    async def _read_server_state(self) -> ServerState | None:
+        """``INFO`` on another connection: the reference to tell a limit from a restart."""
+        try:
+            with anyio.fail_after(INFO_TIMEOUT):
+                info = await self._client.info()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._logger.debug("INFO failed; losses cannot be explained", exc_info=True)
+            return None
+        return ServerState.from_info(info)
+
+    async def _ended(self, exc: BaseException) -> None:
+        """A lost connection: at the output-buffer limit (logged and counted as such) or
+        anything else (:meth:`_lost`). Only the first failure of an outage is examined."""
+        if self._outage_started is None and self._server_state is not None:
+            backlog = self._backlog.recent_backlog()
+            after = await self._read_server_state()
+            reason = (
+                None if after is None else output_buffer_verdict(self._server_state, after, backlog)
+            )
+            if reason is not None:
+                self._connected = False
+                self._outage_started = time.monotonic()
+                self._counters.output_buffer_disconnects += 1
+                self._logger.error(
+                    "Redis closed the subscriber connection at its client-output-buffer-limit "
+                    "for Pub/Sub: this server read messages more slowly than they were "
+                    "published (%s); what was published meanwhile is lost; reconnecting",
+                    reason,
+                )
+                self._on_error(exc)
+                return
+        self._lost(exc)
+
     def _lost(self, exc: BaseException) -> None:
         """One log line per outage, however many retries it takes."""
         self._connected = False
@@ -206,8 +250,9 @@ class Subscriber:
             self._logger.error("Redis subscriber connection lost (%s); reconnecting", exc)
             self._on_error(exc)
 
-    def _restored(self) -> None:
+    async def _restored(self) -> None:
         if self._outage_started is not None:
+            self._server_state = await self._read_server_state() or self._server_state
             downtime = time.monotonic() - self._outage_started
             self._outage_started = None
             self._counters.reconnects += 1
@@ -227,7 +272,7 @@ class Subscriber:
         elif kind in (b"subscribe", b"psubscribe"):
             future = self._confirmations.pop((kind.decode(), response[1]), None)
             if future is None:
-                self._restored()  # redis-py replayed our subscriptions on a new connection
+                await self._restored()  # redis-py replayed our subscriptions on a new connection
             elif not future.done():
                 future.set_result(None)
             return
@@ -237,6 +282,7 @@ class Subscriber:
         else:
             return
         self._counters.received += 1
+        self._backlog.count(len(payload))
         try:
             await self._on_message(channel, payload, pattern)
         except asyncio.CancelledError:
