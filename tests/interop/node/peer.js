@@ -553,6 +553,7 @@ const ops = {
 
   // Benchmark sender: `count` broadcasts round-robin over `rooms`, emitted inside Node (one
   // pipe round trip in all), yielding to I/O every 100 emits; times are performance.now() ms.
+  // With `stamp`, each emit's second argument is its send time, wall-clock ms (for latency).
   emitMany: async (params) => {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
@@ -562,7 +563,9 @@ const ops = {
     const padding = params.payloadSize ? "x".repeat(params.payloadSize) : null;
     const first = performance.now();
     for (let i = 0; i < count; i++) {
-      const args = padding === null ? [i] : [i, padding];
+      const args = [i];
+      if (params.stamp) args.push(performance.timeOrigin + performance.now());
+      if (padding !== null) args.push(padding);
       namespace.to(rooms[i % rooms.length]).emit(event, ...args);
       if (i % 100 === 99) await new Promise(setImmediate);
     }
