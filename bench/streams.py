@@ -403,7 +403,7 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace, idle: f
 
 
 async def main(args: argparse.Namespace) -> int:
-    from support.redis_server import RedisServer
+    from socketio_redis_async.testing import RedisServer
 
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
     unknown = set(impls) - set(IMPLS)

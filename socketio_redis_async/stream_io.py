@@ -13,6 +13,8 @@ not sent again.
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import logging
 import math
 import time
@@ -167,11 +169,14 @@ class StreamReader:
         failures = 0
         check = False
         while True:
+            connection = self._connection
+            if connection is None:
+                return  # closed while this task ignored its cancellation (redis-py, 3.11)
             try:
                 if check:
                     await self._check_trimmed()
                 reply = await _command(
-                    self._connection,
+                    connection,
                     "XREAD",
                     "COUNT",
                     self._read_count,
@@ -188,7 +193,7 @@ class StreamReader:
                 failures += 1
                 self._connected = False
                 self._outage.lost(exc)
-                await self._connection.disconnect(nowait=True)
+                await connection.disconnect(nowait=True)
                 check = True
                 await asyncio.sleep(backoff_delay(failures))
                 continue
@@ -297,7 +302,7 @@ class StreamWriter:
         self._on_error = on_error
         self._counters = counters
         self._outage = _Outage("stream writer", logger, on_error)
-        self._queue: list[_Queued] = []
+        self._queue: collections.deque[_Queued] = collections.deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -370,7 +375,7 @@ class StreamWriter:
                     if self._uncertain:
                         await self._reconcile()
                     if self._queue:
-                        await self._send(self._queue[:_BATCH_MAX])
+                        await self._send(list(itertools.islice(self._queue, _BATCH_MAX)))
                 except asyncio.CancelledError:
                     raise
                 except (*CONNECTION_ERRORS, TimeoutError) as exc:
@@ -409,7 +414,7 @@ class StreamWriter:
 
     def _done(self, *, entry_id: bytes | None = None, error: BaseException | None = None) -> None:
         """The queue's head was written (or refused by Redis, e.g. NOPERM or WRONGTYPE)."""
-        _, future = self._queue.pop(0)
+        _, future = self._queue.popleft()
         if error is None:
             assert entry_id is not None
             self._last_acked = entry_id
