@@ -15,6 +15,8 @@ three of these as ``a``, ``b`` and ``c``).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 
 import socketio
@@ -23,6 +25,7 @@ from room_events import register
 
 from socketio_redis_async import AsyncRedisAdapter
 
+SHUTDOWN_GRACE = 1.0  # seconds for clients to take their CLOSE packet when the server stops
 SIO = web.AppKey("sio", socketio.AsyncServer)  # for apps that add their own events
 
 
@@ -39,7 +42,10 @@ def make_app(redis_url: str, name: str) -> web.Application:
 
     async def disconnect_clients(app: web.Application) -> None:
         # Before aiohttp waits for open requests: ends the long-polls that would hold it up.
-        await sio.eio.disconnect()  # every client of this server (Engine.IO: no sid = all)
+        # Every client gets a CLOSE packet (Engine.IO: no sid = all); one that stopped polling
+        # never takes it, and is not waited for beyond the grace period.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sio.eio.disconnect(), SHUTDOWN_GRACE)
         await sio.shutdown()
 
     async def close_adapter(app: web.Application) -> None:
