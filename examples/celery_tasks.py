@@ -29,7 +29,7 @@ def emitter() -> Emitter:
     return Emitter(REDIS_URL)
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]
 def notify(room: str, text: str) -> None:
     """The work a web request should not wait for, then a ``said`` event to the room."""
     emitter().to(room).emit("said", {"text": text.upper(), "server": "celery", "pid": os.getpid()})

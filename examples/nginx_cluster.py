@@ -15,7 +15,6 @@ default a temporary directory removed on exit.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import socket
@@ -56,11 +55,11 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM: nginx shuts down fast, the aiohttp servers run their cleanup hooks."""
+    """SIGTERM, one after the other: the servers first, so that the CLOSE packets they send
+    their clients on the way out still pass through nginx, then nginx (fast shutdown)."""
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
-    for proc in procs:
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -83,7 +82,8 @@ def serve(port: int, prefix: Path) -> int:
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         config = prefix / "nginx.conf"
         config.write_text(render_config(port, backends))
-        procs.append(subprocess.Popen([nginx, "-e", "stderr", "-p", str(prefix), "-c", str(config)]))
+        command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(config)]
+        procs.append(subprocess.Popen(command))
         wait_listening(port, procs[-1], "nginx")
         servers = ", ".join(f"{name}=127.0.0.1:{p}" for name, p in backends.items())
         print(f"nginx on http://127.0.0.1:{port} -> {servers} (Ctrl-C to stop)", flush=True)

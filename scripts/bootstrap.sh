@@ -33,11 +33,13 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$(_hash pyproject.toml)" ]; then
 fi
 
 # 2. redis-server, redis-cli and redis-sentinel (tests start their own servers and sentinels;
-#    no system service is needed, nor started).
+#    no system service is needed, nor started), and nginx (the examples' load balancer, run
+#    in the foreground by its test; its system service is not started either).
 packages=""
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
   || packages="redis-server"
 command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages="${packages:+$packages }nginx"
 if [ -n "$packages" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     _say "installing $packages with apt-get (no system service is started)"
@@ -54,8 +56,9 @@ if [ -n "$packages" ]; then
     [ "$added_policy" = 1 ] && rm -f "$policy"
     [ "$status" = 0 ] || _die "apt-get install $packages failed (exit $status)"
   else
-    _die "not found: $packages; install Redis >= 7 and its sentinel:
-  Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel    macOS: brew install redis"
+    _die "not found: $packages; install Redis >= 7, its sentinel and nginx:
+  Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel nginx
+  macOS: brew install redis nginx"
   fi
 fi
 

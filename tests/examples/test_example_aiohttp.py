@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from conftest import EXAMPLES, PYTHON, Start
+from support.example_procs import EXAMPLES, PYTHON, Start
 from support.redis_procs import free_port
 
 
@@ -12,9 +12,9 @@ async def test_two_aiohttp_servers_share_rooms_and_stop_cleanly(start: Start, co
     ports = [free_port(), free_port()]
     servers = [
         start(PYTHON, str(EXAMPLES / "aiohttp_app.py"), "--port", str(port), "--name", name)
-        for port, name in zip(ports, ("one", "two"))
+        for port, name in zip(ports, ("one", "two"), strict=True)
     ]
-    for server, port in zip(servers, ports):
+    for server, port in zip(servers, ports, strict=True):
         await server.wait_port(port)
     alice = await connect(f"http://127.0.0.1:{ports[0]}", transports=["polling"])
     bob = await connect(f"http://127.0.0.1:{ports[1]}")

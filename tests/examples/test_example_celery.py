@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from conftest import EXAMPLES, PYTHON, Start
+from support.example_procs import EXAMPLES, PYTHON, Start
 from support.redis_procs import free_port
 
 

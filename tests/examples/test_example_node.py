@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import signal
 
-from conftest import EXAMPLES, PYTHON, ROOT, Start
+from support.example_procs import EXAMPLES, PYTHON, ROOT, Start
 from support.redis_procs import free_port
 
 NODE_MODULES = ROOT / "tests" / "interop" / "node" / "node_modules"
@@ -38,8 +38,7 @@ async def test_node_and_python_servers_share_rooms(start: Start, connect) -> Non
     await on_node.call("say", {"room": "mixed", "text": "from node"})
     for client in (on_python, on_node):
         message = await client.next_said()
-        assert (message["text"], message["server"], message["pid"]) == (
-            "from node", "node", node.pid)
+        assert message == {"text": "from node", "server": "node", "pid": node.pid}
     assert await outsider.nothing_said()
 
     for client in (on_node, outsider):

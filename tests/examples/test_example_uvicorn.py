@@ -7,10 +7,10 @@ import signal
 
 import aiohttp
 import pytest
-from conftest import PYTHON, Start
+from support.example_procs import PYTHON, Start
 from support.redis_procs import free_port
 
-MAX_CLIENTS = 20  # the kernel spreads connections over the workers; 20 never all on one
+MAX_CLIENTS = 30  # the kernel spreads connections over the workers; 30 never all on one
 
 
 @pytest.mark.parametrize("app", ["asgi_app:app", "fastapi_app:app"])
@@ -18,7 +18,7 @@ async def test_two_workers_share_the_adapter(start: Start, connect, app: str) ->
     port = free_port()
     uvicorn = start(PYTHON, "-m", "uvicorn", "--app-dir", "examples", app, "--workers", "2",
                     "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
-    await uvicorn.wait_output("Application startup complete")
+    await uvicorn.wait_output("Application startup complete", count=2)  # both workers
     url = f"http://127.0.0.1:{port}"
     by_pid = {}
     for _ in range(MAX_CLIENTS):  # --workers shares one port: connect until both answered
@@ -40,9 +40,11 @@ async def test_two_workers_share_the_adapter(start: Start, connect, app: str) ->
         assert (await client.next_said())["pid"] == pid_b
 
     if app.startswith("fastapi"):  # an HTTP route reaches the clients of both workers
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{url}/rooms/lobby", json={"text": "from http"}) as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{url}/rooms/lobby", json={"text": "from http"}) as response,
+        ):
+            assert response.status == 200
         for client in (a, b):
             assert (await client.next_said())["text"] == "from http"
 
