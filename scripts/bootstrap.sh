@@ -34,11 +34,13 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$(_hash pyproject.toml)" ]; then
 fi
 
 # 2. redis-server, redis-cli and redis-sentinel (tests start their own servers and sentinels;
-#    no system service is needed, nor started).
+#    no system service is needed, nor started), and nginx (the examples' load balancer, run
+#    in the foreground by its test; its system service is not started either).
 packages=""
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
   || packages="redis-server"
 command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages="${packages:+$packages }nginx"
 # Headless Chromium and Debian's chromedriver for the chat demo's browser test (Selenium is
 # pointed at /usr/bin/chromedriver, so nothing is ever downloaded at test time).
 if [ "${BOOTSTRAP_BROWSER:-1}" != 0 ]; then
@@ -62,8 +64,8 @@ if [ -n "$packages" ]; then
     [ "$status" = 0 ] || _die "apt-get install $packages failed (exit $status)"
   else
     _die "not found: $packages; as root on Debian/Ubuntu: apt-get install $packages
-  (Redis >= 7 and its sentinel; Chromium with chromedriver, or set BOOTSTRAP_BROWSER=0)
-  macOS: brew install redis chromium chromedriver"
+  (Redis >= 7 and its sentinel, nginx; Chromium with chromedriver, or set BOOTSTRAP_BROWSER=0)
+  macOS: brew install redis nginx chromium chromedriver"
   fi
 fi
 
