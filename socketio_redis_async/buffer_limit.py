@@ -6,9 +6,9 @@ connection, and the client sees the same end of stream as for a ``CLIENT KILL``.
 of evidence tell the limit apart, both taken without touching the subscriber connection:
 
 * Redis 7.2 and later count these disconnections (``INFO stats``
-  ``client_output_buffer_limit_disconnections``): the counter is read when the connection
-  is established and again after the loss. It counts for the whole server, so another
-  client cut at its limit in between is blamed on us too.
+  ``client_output_buffer_limit_disconnections``): the counter is read when this server is
+  first seen behind (a backlog on its socket) and again after the loss. It counts for the
+  whole server, so another client cut at its limit in between is blamed on us too.
 * Older Redis (7.0 has no such counter) only leaves the local trace: this process was
   behind, i.e. unread bytes were waiting in the socket's kernel receive queue (sampled with
   ``FIONREAD``, where the platform has it) shortly before the connection ended.
@@ -105,12 +105,15 @@ class BacklogProbe:
         sock = writer.get_extra_info("socket") if writer is not None else None
         self._fd = sock.fileno() if sock is not None and _FIONREAD is not None else None
 
-    def count(self, size: int) -> None:
-        """Account for ``size`` bytes read; sample the queue every 64 KiB."""
+    def count(self, size: int) -> bool:
+        """Account for ``size`` bytes read; sample the queue every 64 KiB. True when that
+        sample found this reader behind (a backlog of :data:`BACKLOG_EVIDENCE` or more)."""
         self._unsampled += size
-        if self._unsampled >= _SAMPLE_EVERY_BYTES:
-            self._unsampled = 0
-            self.sample()
+        if self._unsampled < _SAMPLE_EVERY_BYTES:
+            return False
+        self._unsampled = 0
+        waiting = self.sample()
+        return waiting is not None and waiting >= BACKLOG_EVIDENCE
 
     def sample(self) -> int | None:
         """Bytes waiting in the kernel now, or ``None`` when not measurable."""

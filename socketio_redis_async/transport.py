@@ -41,6 +41,9 @@ from .metrics import Counters
 
 __all__ = ["MessageHandler", "Publisher", "Subscriber", "backoff_delay", "describe"]
 
+# INFO could not be read (e.g. an ACL user without +info): do not ask again this episode.
+_UNKNOWN_STATE = ServerState(run_id=None, disconnections=None)
+
 # channel, payload, matched pattern (None for a plain channel message)
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
 ErrorHandler = Callable[[BaseException], None]
@@ -127,8 +130,6 @@ class Subscriber:
                 self._confirmations.pop(key, None)
             raise
         self._connected = True
-        if self._server_state is None:
-            self._server_state = await self._read_server_state()
 
     async def unsubscribe(
         self, *, patterns: Iterable[bytes] = (), channels: Iterable[bytes] = ()
@@ -208,7 +209,10 @@ class Subscriber:
             self._on_error(exc)
 
     async def _read_server_state(self) -> ServerState | None:
-        """``INFO`` on another connection: the reference to tell a limit from a restart."""
+        """``INFO`` on another connection: the reference to tell a limit from a restart.
+
+        Read only once this server is behind (see :meth:`_dispatch`) and after a loss, so a
+        server that keeps up never sends INFO (an ACL user may lack ``+info``)."""
         try:
             with anyio.fail_after(INFO_TIMEOUT):
                 info = await self._client.info()
@@ -222,7 +226,7 @@ class Subscriber:
     async def _ended(self, exc: BaseException) -> None:
         """A lost connection: at the output-buffer limit (logged and counted as such) or
         anything else (:meth:`_lost`). Only the first failure of an outage is examined."""
-        if self._outage_started is None and self._server_state is not None:
+        if self._outage_started is None and self._server_state not in (None, _UNKNOWN_STATE):
             backlog = self._backlog.recent_backlog()
             after = await self._read_server_state()
             reason = (
@@ -252,7 +256,7 @@ class Subscriber:
 
     async def _restored(self) -> None:
         if self._outage_started is not None:
-            self._server_state = await self._read_server_state() or self._server_state
+            self._server_state = None  # the next episode of falling behind takes a new one
             downtime = time.monotonic() - self._outage_started
             self._outage_started = None
             self._counters.reconnects += 1
@@ -282,7 +286,10 @@ class Subscriber:
         else:
             return
         self._counters.received += 1
-        self._backlog.count(len(payload))
+        if self._backlog.count(len(payload)) and self._server_state is None:
+            # Falling behind: take Redis's reference state now, while the connection is
+            # still up. Only then: an ACL user without +info never sees it otherwise.
+            self._server_state = await self._read_server_state() or _UNKNOWN_STATE
         try:
             await self._on_message(channel, payload, pattern)
         except asyncio.CancelledError:
