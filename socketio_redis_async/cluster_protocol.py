@@ -61,15 +61,20 @@ from .parser import JSON, MSGPACK
 from .protocol import (
     EVENT,
     AckResponse,
+    AnyRequest,
     Broadcast,
     BroadcastRequest,
     ClientCountResponse,
     DisconnectRequest,
     FetchRequest,
     JoinLeaveRequest,
+    LegacyDisconnectRequest,
+    LegacyJoinLeaveRequest,
     Room,
+    RoomsRequest,
     ServerSideEmitRequest,
     ServerSideEmitResponse,
+    SocketsRequest,
     Target,
     ValueResponse,
     _describe,
@@ -96,6 +101,7 @@ __all__ = [
     "is_response",
     "message_type",
     "new_cluster_uid",
+    "request_body",
     "stream_name",
     "subscribes_to_room",
     "to_wire_dict",
@@ -495,6 +501,16 @@ def is_ephemeral(body: ClusterBody) -> bool:
     requester's private channel.
     """
     return isinstance(body, (BroadcastRequest, ServerSideEmitRequest, FetchRequest))
+
+
+def request_body(request: AnyRequest) -> ClusterBody:
+    """A request of the core as a ClusterAdapter body; the classic protocol's legacy and
+    ALL_ROOMS/SOCKETS requests have no form here (the core never sends them to it)."""
+    if isinstance(
+        request, (SocketsRequest, RoomsRequest, LegacyJoinLeaveRequest, LegacyDisconnectRequest)
+    ):
+        raise TypeError(f"{type(request).__name__} has no ClusterAdapter form")
+    return request
 
 
 def is_response(body: ClusterBody) -> bool:

@@ -415,12 +415,7 @@ class AsyncShardedRedisAdapter(AdapterCore):
         await self._send(namespace, p.Broadcast(self._uid, namespace, data, target))
 
     async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
-        if isinstance(
-            request,
-            (p.SocketsRequest, p.RoomsRequest, p.LegacyJoinLeaveRequest, p.LegacyDisconnectRequest),
-        ):
-            raise TypeError(f"{type(request).__name__} has no ClusterAdapter form")
-        await self._send(namespace, request)
+        await self._send(namespace, cp.request_body(request))
 
     async def _publish_response(
         self,
