@@ -109,7 +109,7 @@ async def test_a_socket_over_the_limit_gets_nothing_more_and_is_closed() -> None
     sio, sock = _server_with_socket()
     disconnected: list[str] = []
     sio.eio.on("disconnect", lambda sid, reason: disconnected.append(reason))
-    counters, spawned = Counters(), []
+    counters, spawned = Counters(), list[Any]()
     limit = _limit(3, counters, spawned)
     packets = [eio_packet.Packet(eio_packet.MESSAGE, "2[0]")]
     targets = [("sid-1", "eio-sid-1")]
@@ -130,7 +130,7 @@ async def test_unknown_engineio_version_turns_the_limit_off(
         "socketio_redis_async.slow_clients.engineio_version", lambda: VERIFIED_ENGINEIO[1]
     )
     sio, sock = _server_with_socket()
-    counters, spawned = Counters(), []
+    counters, spawned = Counters(), list[Any]()
     limit = _limit(1, counters, spawned)
     packets = [eio_packet.Packet(eio_packet.MESSAGE, "2[0]")]
     for _ in range(5):
