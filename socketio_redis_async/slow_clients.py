@@ -9,6 +9,12 @@ holds more than ``max_client_queue`` packets and disconnects it, as Node's heart
 for a dead client. Skipping packets instead would leave a live client with a silent hole
 in its stream; a disconnect is visible, and a Socket.IO client reconnects and resyncs.
 
+What the disconnect cannot free: python-engineio's writer task stays blocked in its send,
+so the TCP connection, the bytes already in the kernel and websocket buffers and the
+engine socket object remain until the peer reads or goes away (measured: still held after
+150 s with Uvicorn and with aiohttp); neither python-engineio nor the adapter holds the
+transport to abort it. That residue is bounded by the buffers, not by the broadcast rate.
+
 The queue is python-engineio's internal attribute, read only on the versions checked below
 (the layout was read in 4.11.0, 4.13.0 and 4.15.1, and is tested on the installed one);
 on any other version the limit is off, with one warning, and delivery is as before.
