@@ -1,8 +1,18 @@
 """Issue 12, slow clients: one websocket client that never reads while the server broadcasts
-to N others at full speed. Prints RSS and the stuck socket's Engine.IO queue over time, and
-the other clients' delivery rate and p99 latency.
+to N others at full speed. The server (python-socketio + AsyncRedisAdapter, Uvicorn) runs in
+this process; the good clients run in ``--procs`` other processes, so their reading does not
+eat the server's event loop. Three phases, each on a fresh server and fresh clients:
 
-    python bench/slow_client.py --clients 100 --seconds 60 [--redis-url redis://...]
+- ``baseline``: the good clients only;
+- ``stuck, no limit``: plus one stuck client, ``max_client_queue=0`` (python-engineio alone);
+- ``stuck, limit N``: plus one stuck client, ``max_client_queue=N``.
+
+Every ``--sample-every`` seconds it prints this process's RSS, the stuck socket's Engine.IO
+queue, and the good clients' delivery rate (per client) and p99 latency in that window
+(the highest of the processes' p99s), then a summary table.
+
+    python bench/slow_client.py --clients 100 --procs 2 --seconds 60 --rate 100 \\
+        --payload 4000 --max-client-queue 1000 [--redis-url redis://...]
 
 Without ``--redis-url`` a private redis-server is started on a free loopback port.
 """
@@ -11,21 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
-import socket
-import statistics
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import socketio
 from support.redis_procs import RedisServer
-from support.sio_servers import start_server
+from support.sio_servers import eventually, start_server
+from support.slow_clients import GoodClients, stuck_client
 
 
 def rss_mib() -> float:
@@ -33,106 +41,119 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _frame(text: str) -> bytes:
-    """One masked websocket text frame (client to server), payload < 126 bytes."""
-    data = text.encode()
-    mask = os.urandom(4)
-    return (
-        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-    )
-
-
-def stuck_client(port: int) -> socket.socket:
-    """Upgrade to websocket, join the default namespace, then never read again."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert b" 101 " in head, head
-    sock.recv(200)  # the Engine.IO OPEN packet
-    sock.sendall(_frame("40"))  # Socket.IO CONNECT to "/"
-    return sock
-
-
-async def run(
-    redis_url: str,
-    clients: int,
-    seconds: float,
-    sample_every: float,
-    payload_size: int,
-    ping: tuple[float, float],
-    kind: str,
-    rate: int,
+async def phase(
+    name: str, redis_url: str, args: argparse.Namespace, *, stuck: bool, limit: int
 ) -> dict[str, Any]:
-    server = await start_server(redis_url, kind=kind)
-    server.sio.eio.ping_interval, server.sio.eio.ping_timeout = ping
-    port = int(server.url.rsplit(":", 1)[1])
-    latencies: list[float] = []
-    counts = [0] * clients
-    good = []
-    for i in range(clients):
-        c = socketio.AsyncClient(reconnection=False)
-
-        async def on_tick(sent: float, _pad: str, i: int = i) -> None:
-            latencies.append(time.monotonic() - sent)
-            counts[i] += 1
-
-        c.on("tick", on_tick)
-        await c.connect(server.url, transports=["websocket"], wait_timeout=10)
-        good.append(c)
-    stuck = await asyncio.to_thread(stuck_client, port)
-    await asyncio.sleep(0.5)
-    stuck_sid = next(iter(set(server.sio.eio.sockets) - {c.eio.sid for c in good}))
-    pad = "x" * payload_size
-    samples: list[tuple[float, float, int | None, float, float]] = []
+    server = await start_server(redis_url, max_client_queue=limit)
+    server.sio.eio.ping_interval, server.sio.eio.ping_timeout = (
+        args.ping_interval,
+        args.ping_timeout,
+    )
+    per_proc = [
+        args.clients // args.procs + (i < args.clients % args.procs) for i in range(args.procs)
+    ]
+    groups = [await GoodClients.start(server.url, n, every=args.sample_every) for n in per_proc]
+    raw = None
+    stuck_ref: weakref.ref[Any] | None = None
+    if stuck:
+        before = set(server.sio.eio.sockets)
+        raw = await asyncio.to_thread(stuck_client, int(server.url.rsplit(":", 1)[1]))
+        new = await eventually(lambda: set(server.sio.eio.sockets) - before)
+        stuck_ref = weakref.ref(server.sio.eio.sockets[new.pop()])
+        await asyncio.sleep(0.2)
+    pad = "x" * args.payload
+    rows: list[tuple[float, float, str, float, float | None]] = []
+    print(f"--- {name}", flush=True)
     start = time.monotonic()
     sent = 0
+    gone_at: float | None = None
 
     async def sampler() -> None:
-        last_n, last_t = 0, start
+        nonlocal gone_at
+        seen = [0] * len(groups)
+        last = start
         while True:
-            await asyncio.sleep(sample_every)
+            await asyncio.sleep(args.sample_every)
             now = time.monotonic()
-            sock = server.sio.eio.sockets.get(stuck_sid)
-            q = sock.queue.qsize() if sock is not None else None
-            window = latencies[last_n:]
-            p99 = statistics.quantiles(window, n=100)[98] if len(window) > 100 else float("nan")
-            rate = len(window) / (now - last_t) / clients
-            samples.append((now - start, rss_mib(), q, rate, p99 * 1000))
+            sock = stuck_ref() if stuck_ref is not None else None
+            if sock is None:
+                queue = "-" if stuck_ref is None else "freed"
+            else:
+                queue = str(sock.queue.qsize()) + (" (closed)" if sock.closed else "")
+                if sock.closed and gone_at is None:
+                    gone_at = now - start
+            delivered, p99s = 0, []
+            for i, group in enumerate(groups):
+                for window in group.windows[seen[i] :]:
+                    delivered += window["delivered"]
+                    if window["p99_ms"] is not None:
+                        p99s.append(window["p99_ms"])
+                seen[i] = len(group.windows)
+            rate = delivered / (now - last) / args.clients
+            p99 = max(p99s) if p99s else None
+            rows.append((now - start, rss_mib(), queue, rate, p99))
             print(
-                f"t={now - start:5.1f}s rss={rss_mib():6.1f} MiB stuck-queue={q} "
-                f"per-client rate={rate:7.0f}/s p99={p99 * 1000:6.1f} ms",
+                f"t={now - start:5.1f}s rss={rss_mib():6.1f} MiB stuck-queue={queue:>14s} "
+                f"per-client rate={rate:6.0f}/s p99={p99 if p99 is None else round(p99, 1)} ms",
                 flush=True,
             )
-            last_n, last_t = len(latencies), now
+            last = now
 
     task = asyncio.create_task(sampler())
-    while (elapsed := time.monotonic() - start) < seconds:
-        for _ in range(int(elapsed * rate) - sent):
-            await server.sio.emit("tick", (time.monotonic(), pad))
-            sent += 1
+    while (elapsed := time.monotonic() - start) < args.seconds:
+        for seq in range(sent, int(elapsed * args.rate)):
+            await server.sio.emit("tick", (seq, time.time(), pad))
+        sent = max(sent, int(elapsed * args.rate))
         await asyncio.sleep(0.002)
     task.cancel()
-    result = {
-        "sent": sent,
-        "samples": samples,
-        "stuck_gone": stuck_sid not in server.sio.eio.sockets,
-        "min_count": min(counts),
-        "p99_ms": statistics.quantiles(latencies, n=100)[98] * 1000,
-    }
-    stuck.close()
-    for c in good:
-        await c.disconnect()
+    await server.sio.emit("end", sent)
+    finals = [await asyncio.wait_for(group.final, 120) for group in groups]
+    for group in groups:
+        await group.stop()
+    if raw is not None:
+        raw.close()
+    stats = server.mgr.stats()
     await server.stop()
-    return result
+    counts = [c for final in finals for c in final["counts"]]
+    steady = [r for r in rows if r[0] > 2 * args.sample_every]
+    return {
+        "name": name,
+        "sent": sent,
+        "min_count": min(counts),
+        "in_order": all(final["in_order"] for final in finals),
+        "p99_ms": max(final["p99_ms"] or 0 for final in finals),
+        "rate": sum(r[3] for r in steady) / max(1, len(steady)),
+        "rss_first": rows[0][1] if rows else float("nan"),
+        "rss_peak": max((r[1] for r in rows), default=float("nan")),
+        "rss_last": rows[-1][1] if rows else float("nan"),
+        "gone_at": gone_at,
+        "slow_disconnected": stats["slow_clients_disconnected"],
+    }
+
+
+async def run(redis_url: str, args: argparse.Namespace) -> None:
+    results = [await phase("baseline", redis_url, args, stuck=False, limit=0)]
+    results.append(await phase("stuck, no limit", redis_url, args, stuck=True, limit=0))
+    if args.max_client_queue:
+        name = f"stuck, limit {args.max_client_queue}"
+        results.append(await phase(name, redis_url, args, stuck=True, limit=args.max_client_queue))
+    print(
+        f"\n{args.clients} good clients in {args.procs} processes, {args.rate} broadcasts/s "
+        f"of {args.payload} B for {args.seconds:.0f} s, heartbeat "
+        f"{args.ping_interval:.0f}+{args.ping_timeout:.0f} s\n"
+    )
+    print(
+        "| phase | sent | slowest good client got | in order | per-client rate/s | "
+        "p99 ms | RSS first/peak/last MiB | stuck client closed at | limit disconnects |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        gone = "-" if r["gone_at"] is None else f"~{r['gone_at']:.0f} s"
+        print(
+            f"| {r['name']} | {r['sent']} | {r['min_count']} | {r['in_order']} | "
+            f"{r['rate']:.0f} | {r['p99_ms']:.1f} | {r['rss_first']:.1f} / {r['rss_peak']:.1f} / "
+            f"{r['rss_last']:.1f} | {gone} | {r['slow_disconnected']} |"
+        )
 
 
 def main() -> None:
@@ -140,37 +161,21 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--clients", type=int, default=100)
-    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--procs", type=int, default=2, help="processes for the good clients")
+    ap.add_argument("--seconds", type=float, default=60, help="per phase")
     ap.add_argument("--sample-every", type=float, default=5)
-    ap.add_argument("--rate", type=int, default=200, help="broadcasts per second")
-    ap.add_argument("--payload", type=int, default=200)
+    ap.add_argument("--rate", type=int, default=100, help="broadcasts per second")
+    ap.add_argument("--payload", type=int, default=4000, help="bytes of padding per broadcast")
+    ap.add_argument("--max-client-queue", type=int, default=1000, help="0 skips that phase")
     ap.add_argument("--ping-interval", type=float, default=25)
     ap.add_argument("--ping-timeout", type=float, default=20)
-    ap.add_argument("--kind", choices=["asgi", "aiohttp"], default="asgi")
     ap.add_argument("--redis-url")
     args = ap.parse_args()
-
-    async def go(url: str) -> None:
-        r = await run(
-            url,
-            args.clients,
-            args.seconds,
-            args.sample_every,
-            args.payload,
-            (args.ping_interval, args.ping_timeout),
-            args.kind,
-            args.rate,
-        )
-        print(
-            f"sent {r['sent']}, slowest good client got {r['min_count']}, overall p99 "
-            f"{r['p99_ms']:.1f} ms, stuck client disconnected: {r['stuck_gone']}"
-        )
-
     if args.redis_url:
-        asyncio.run(go(args.redis_url))
+        asyncio.run(run(args.redis_url, args))
     else:
         with RedisServer() as redis:
-            asyncio.run(go(redis.url))
+            asyncio.run(run(redis.url, args))
 
 
 if __name__ == "__main__":

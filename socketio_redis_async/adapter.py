@@ -25,6 +25,7 @@ from .core import AdapterCore
 from .errors import ConnectionFailedError
 from .options import build_options, create_clients, redacted
 from .parser import MsgpackParser
+from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
 from .transport import Publisher, Subscriber, describe
 
 __all__ = ["AsyncRedisAdapter"]
@@ -65,6 +66,10 @@ class AsyncRedisAdapter(AdapterCore):
                    ``on_error``, and local clients are served regardless.
     :param health_check_interval: seconds of silence after which the subscriber connection
                                   is PINGed, and replaced if Redis does not answer; 0 = off.
+    :param max_client_queue: packets python-engineio may hold for one client; a client
+                             whose queue is over it (it stopped reading) gets no more and
+                             is disconnected, counted in ``stats()["slow_clients_disconnected"]``.
+                             0 or ``None`` disables the bound (see :mod:`.slow_clients`).
 
     Example::
 
@@ -94,6 +99,7 @@ class AsyncRedisAdapter(AdapterCore):
         sentinels: Sequence[tuple[str, int]] | None = None,
         service_name: str | None = None,
         sentinel_options: dict[str, Any] | None = None,
+        max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
     ) -> None:
         options = build_options(
             url,
@@ -114,6 +120,7 @@ class AsyncRedisAdapter(AdapterCore):
             sentinels=sentinels,
             service_name=service_name,
             sentinel_options=sentinel_options,
+            max_client_queue=max_client_queue,
         )
         super().__init__(options, p.new_uid())
         self._parser = options.parser

@@ -29,6 +29,7 @@ from .metrics import Counters
 from .parser import to_js_value
 from .requests import ClientAckEntry, RequestTable
 from .responder import ServerSideHandler
+from .slow_clients import ClientQueueLimit
 
 __all__ = ["AdapterCore", "CommonOptions"]
 
@@ -51,6 +52,8 @@ class CommonOptions(Protocol):
     def max_message_size(self) -> int: ...
     @property
     def strict(self) -> bool: ...
+    @property
+    def max_client_queue(self) -> int: ...
 
 
 def _as_args(data: Any) -> list[Any]:
@@ -93,6 +96,16 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         self._connected_at: dict[tuple[str, str], float] = {}
         self._server_side_handlers: dict[tuple[str, str], ServerSideHandler] = {}
         self._closed = False
+        self._queue_limit = (
+            ClientQueueLimit(
+                options.max_client_queue,
+                logger=self.logger,
+                counters=self._counters,
+                spawn=self._spawn,
+            )
+            if options.max_client_queue
+            else None
+        )
 
     # --- the transport's part -------------------------------------------------------------
 
@@ -162,7 +175,9 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         """Counters since start: published, publish_failures, received, dropped_malformed,
         dropped_unknown_room, dropped_oversized, reconnects, output_buffer_disconnects
         (Redis closed the subscriber at client-output-buffer-limit pubsub),
-        requests_timed_out, stream_entries_lost (streams transport), pending_requests."""
+        requests_timed_out, stream_entries_lost (streams transport),
+        slow_clients_disconnected (a client's queue passed ``max_client_queue``),
+        pending_requests."""
         return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
 
     @property
@@ -341,7 +356,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
             await self._publish_broadcast(namespace, packet_data, target)
         if self.server is not None:
             targets = select_targets(self.rooms.get(namespace), rooms, except_rooms)
-            await send_event(self.server, namespace, packet_data, targets)
+            await send_event(self.server, namespace, packet_data, targets, self._queue_limit)
 
     async def _emit_with_callback(
         self,
@@ -493,7 +508,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
                 packets = encode_event(self.server, namespace, data)
             except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
                 raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
-        await send_packets(self.server, packets, targets)
+        await send_packets(self.server, packets, targets, self._queue_limit)
 
     async def _on_response(self, namespace: str, response: p.AnyResponse) -> None:
         self._pending.feed(response.request_id, response)

@@ -15,6 +15,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from .protocol import Room
+from .slow_clients import ClientQueueLimit
 
 __all__ = ["encode_event", "encode_text_event", "select_targets", "send_event", "send_packets"]
 
@@ -83,14 +84,42 @@ def encode_event(server: Any, namespace: str, data: list[Any]) -> list[Any]:
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
 
 
-async def send_packets(server: Any, packets: list[eio_packet.Packet], targets: Targets) -> None:
-    """Queue the same packets on every target socket, in order, without a task per target."""
-    for _, eio_sid in targets:
+async def send_packets(
+    server: Any,
+    packets: list[eio_packet.Packet],
+    targets: Targets,
+    limit: ClientQueueLimit | None = None,
+) -> None:
+    """Queue the same packets on every target socket, in order, without a task per target.
+
+    With a ``limit``, a socket whose Engine.IO queue is already over it gets nothing more
+    and is disconnected (see :mod:`.slow_clients`): one dict lookup and one ``qsize()``
+    per target.
+    """
+    sockets = limit.sockets(server) if limit is not None else None
+    if sockets is None:
+        for _, eio_sid in targets:
+            for pkt in packets:
+                await server._send_eio_packet(eio_sid, pkt)
+        return
+    assert limit is not None
+    max_packets = limit.limit
+    for sid, eio_sid in targets:
+        socket = sockets.get(eio_sid)
+        if socket is not None and socket.queue.qsize() > max_packets:
+            limit.exceeded(server, sid, eio_sid, socket)
+            continue
         for pkt in packets:
             await server._send_eio_packet(eio_sid, pkt)
 
 
-async def send_event(server: Any, namespace: str, data: list[Any], targets: Targets) -> None:
+async def send_event(
+    server: Any,
+    namespace: str,
+    data: list[Any],
+    targets: Targets,
+    limit: ClientQueueLimit | None = None,
+) -> None:
     """Send ``data`` (``[event, *args]``) as one EVENT packet to every target, in order."""
     if targets:
-        await send_packets(server, encode_event(server, namespace, data), targets)
+        await send_packets(server, encode_event(server, namespace, data), targets, limit)

@@ -19,6 +19,7 @@ class Counters:
     output_buffer_disconnects: int = 0  # Redis dropped our subscriber: it fell behind
     requests_timed_out: int = 0
     stream_entries_lost: int = 0  # trimmed from a Redis stream before being read
+    slow_clients_disconnected: int = 0  # over max_client_queue: stopped reading
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -29,6 +29,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .parser import JSON, MSGPACK, Parser
 from .sentinel import SentinelTarget, async_master_clients
+from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
 
 __all__ = [
     "DEFAULT_SENTINEL_PORT",
@@ -64,6 +65,7 @@ class AdapterOptions:
     strict: bool = False
     health_check_interval: float = 10.0
     sentinel: SentinelTarget | None = None
+    max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
 
 
 def parse_url_argument(url: str) -> str:
@@ -287,6 +289,7 @@ def build_options(
     sentinels: object = None,
     service_name: object = None,
     sentinel_options: object = None,
+    max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
 ) -> AdapterOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -343,6 +346,7 @@ def build_options(
         max_message_size=max_message_size,
         strict=strict,
         health_check_interval=health_check_interval,
+        max_client_queue=max_client_queue,
     )
     if sentinel is not None:
         url = sentinel.describe(options.get("db", 0))
@@ -365,6 +369,7 @@ def build_options(
         strict=common.strict,
         health_check_interval=common.health_check_interval,
         sentinel=sentinel,
+        max_client_queue=common.max_client_queue,
     )
 
 
@@ -420,6 +425,7 @@ class CommonValues:
     max_message_size: int
     strict: bool
     health_check_interval: float
+    max_client_queue: int
 
 
 def check_common_options(
@@ -430,6 +436,7 @@ def check_common_options(
     max_message_size: object,
     strict: object,
     health_check_interval: object,
+    max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
 ) -> CommonValues:
     """Validate the options every transport shares; raise ``TypeError``/``ValueError``."""
     if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
@@ -452,6 +459,12 @@ def check_common_options(
         raise TypeError("health_check_interval must be a number of seconds (0 disables it)")
     if not 0 <= health_check_interval < float("inf"):
         raise ValueError(f"health_check_interval must be >= 0, got {health_check_interval}")
+    if max_client_queue is None:
+        max_client_queue = 0
+    if isinstance(max_client_queue, bool) or not isinstance(max_client_queue, int):
+        raise TypeError("max_client_queue must be an int (packets; 0 or None disables it)")
+    if max_client_queue < 0:
+        raise ValueError(f"max_client_queue must be >= 0, got {max_client_queue}")
     return CommonValues(
         requests_timeout=float(requests_timeout),
         logger=logger,
@@ -459,4 +472,5 @@ def check_common_options(
         max_message_size=max_message_size,
         strict=strict,
         health_check_interval=float(health_check_interval),
+        max_client_queue=max_client_queue,
     )

@@ -29,6 +29,7 @@ from .errors import ConnectionFailedError
 from .options import check_common_options, redacted
 from .parser import MSGPACK
 from .sharded_transport import Address, ClusterNodes, ShardedPublisher, ShardedSubscriber
+from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
 from .transport import describe
 
 __all__ = ["AsyncShardedRedisAdapter", "SubscriptionMode"]
@@ -51,6 +52,7 @@ class ShardedOptions:
     max_message_size: int = 16 * 1024 * 1024
     strict: bool = False
     health_check_interval: float = 10.0
+    max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
 
 
 def _seed_urls(url: object, startup_nodes: object) -> tuple[str, ...]:
@@ -111,6 +113,7 @@ def build_sharded_options(
     max_message_size: object,
     strict: object,
     health_check_interval: object,
+    max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
 ) -> ShardedOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if client is not None:
@@ -143,6 +146,7 @@ def build_sharded_options(
         max_message_size=max_message_size,
         strict=strict,
         health_check_interval=health_check_interval,
+        max_client_queue=max_client_queue,
     )
     return ShardedOptions(
         seeds=seeds,
@@ -156,6 +160,7 @@ def build_sharded_options(
         max_message_size=common.max_message_size,
         strict=common.strict,
         health_check_interval=common.health_check_interval,
+        max_client_queue=common.max_client_queue,
     )
 
 
@@ -211,8 +216,8 @@ class AsyncShardedRedisAdapter(AdapterCore):
     :param requests_timeout: seconds to wait for other servers' answers.
     :param redis_options: keyword arguments for the per-node clients the adapter creates.
 
-    ``logger``, ``on_error``, ``max_message_size``, ``strict`` and ``health_check_interval``
-    work as for :class:`~socketio_redis_async.AsyncRedisAdapter`.
+    ``logger``, ``on_error``, ``max_message_size``, ``strict``, ``health_check_interval``
+    and ``max_client_queue`` work as for :class:`~socketio_redis_async.AsyncRedisAdapter`.
 
     Example::
 
@@ -237,6 +242,7 @@ class AsyncShardedRedisAdapter(AdapterCore):
         max_message_size: int = 16 * 1024 * 1024,
         strict: bool = False,
         health_check_interval: float = 10.0,
+        max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
     ) -> None:
         options = build_sharded_options(
             url,
@@ -251,6 +257,7 @@ class AsyncShardedRedisAdapter(AdapterCore):
             max_message_size=max_message_size,
             strict=strict,
             health_check_interval=health_check_interval,
+            max_client_queue=max_client_queue,
         )
         super().__init__(options, cp.new_cluster_uid())
         self._sharded_options = options

@@ -26,6 +26,7 @@ from . import protocol as p
 from .core import AdapterCore
 from .errors import ConnectionFailedError
 from .options import check_common_options, parse_url_argument, redacted
+from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
 from .stream_io import StreamReader, StreamWriter
 from .transport import Publisher, Subscriber, describe
 
@@ -51,6 +52,7 @@ class StreamsOptions:
     max_message_size: int = 16 * 1024 * 1024
     strict: bool = False
     health_check_interval: float = 10.0
+    max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -88,6 +90,7 @@ def build_streams_options(
     max_message_size: object,
     strict: object,
     health_check_interval: object,
+    max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
 ) -> StreamsOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -118,13 +121,14 @@ def build_streams_options(
         raise TypeError("redis_options must be a dict of redis.asyncio.Redis keyword arguments")
     if (redis_options or {}).get("decode_responses"):
         raise ValueError("redis_options: decode_responses must stay False (payloads are bytes)")
-    check_common_options(
+    common = check_common_options(
         requests_timeout=requests_timeout,
         logger=logger,
         on_error=on_error,
         max_message_size=max_message_size,
         strict=strict,
         health_check_interval=health_check_interval,
+        max_client_queue=max_client_queue,
     )
     return StreamsOptions(
         url=resolved,
@@ -142,6 +146,7 @@ def build_streams_options(
         max_message_size=max_message_size,  # type: ignore[arg-type]
         strict=strict,  # type: ignore[arg-type]
         health_check_interval=float(health_check_interval),  # type: ignore[arg-type]
+        max_client_queue=common.max_client_queue,
     )
 
 
@@ -165,7 +170,7 @@ class AsyncRedisStreamsAdapter(AdapterCore):
                       are dropped and counted (``publish_failures``).
 
     ``requests_timeout``, ``redis_options``, ``logger``, ``on_error``, ``max_message_size``,
-    ``strict`` and ``health_check_interval`` work as for
+    ``strict``, ``health_check_interval`` and ``max_client_queue`` work as for
     :class:`~socketio_redis_async.AsyncRedisAdapter`. In strict mode an emit waits until its
     entry is in the stream and raises :class:`PublishError` during an outage instead of
     queueing.
@@ -198,6 +203,7 @@ class AsyncRedisStreamsAdapter(AdapterCore):
         max_message_size: int = 16 * 1024 * 1024,
         strict: bool = False,
         health_check_interval: float = 10.0,
+        max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
     ) -> None:
         options = build_streams_options(
             url,
@@ -217,6 +223,7 @@ class AsyncRedisStreamsAdapter(AdapterCore):
             max_message_size=max_message_size,
             strict=strict,
             health_check_interval=health_check_interval,
+            max_client_queue=max_client_queue,
         )
         super().__init__(options, cp.new_cluster_uid())
         self._streams_options = options
