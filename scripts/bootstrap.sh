@@ -4,6 +4,7 @@
 #   PYTHON=python3.12      use that interpreter for .venv
 #   BOOTSTRAP_NODE=0       skip the Node.js check and npm install (the demo needs no Node)
 #   BOOTSTRAP_BROWSER=0    skip chromium and chromedriver (only the browser test needs them)
+#   BOOTSTRAP_TEST_TOOLS=0 install only redis-server (no sentinel, nginx, browser): the demo
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -39,11 +40,14 @@ fi
 packages=""
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
   || packages="redis-server"
-command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages="${packages:+$packages }nginx"
+# BOOTSTRAP_TEST_TOOLS=0 (the demo): only Redis itself.
+if [ "${BOOTSTRAP_TEST_TOOLS:-1}" != 0 ]; then
+  command -v redis-sentinel >/dev/null 2>&1 || packages="${packages:+$packages }redis-sentinel"
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages="${packages:+$packages }nginx"
+fi
 # Headless Chromium and Debian's chromedriver for the chat demo's browser test (Selenium is
 # pointed at /usr/bin/chromedriver, so nothing is ever downloaded at test time).
-if [ "${BOOTSTRAP_BROWSER:-1}" != 0 ]; then
+if [ "${BOOTSTRAP_BROWSER:-1}" != 0 ] && [ "${BOOTSTRAP_TEST_TOOLS:-1}" != 0 ]; then
   command -v chromium >/dev/null 2>&1 || packages="${packages:+$packages }chromium"
   command -v chromedriver >/dev/null 2>&1 || packages="${packages:+$packages }chromium-driver"
 fi
