@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -24,7 +24,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from . import cluster_protocol as cp
 from . import protocol as p
-from .core import AdapterCore
+from .cluster_core import ClusterAdapterCore
 from .errors import ConnectionFailedError
 from .options import check_common_options, redacted
 from .parser import MSGPACK
@@ -198,7 +198,7 @@ def _node_factory(options: ShardedOptions) -> Callable[[Address], aioredis.Redis
     return from_url
 
 
-class AsyncShardedRedisAdapter(AdapterCore):
+class AsyncShardedRedisAdapter(ClusterAdapterCore):
     """Client manager clustering python-socketio servers over Redis 7 sharded Pub/Sub,
     compatible with Node's ``createShardedAdapter`` (``@socket.io/redis-adapter`` 8.3).
 
@@ -224,8 +224,6 @@ class AsyncShardedRedisAdapter(AdapterCore):
         mgr = AsyncShardedRedisAdapter("redis://10.0.0.1:7000", subscription_mode="dynamic")
         sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
     """
-
-    _has_rooms_request: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -259,7 +257,7 @@ class AsyncShardedRedisAdapter(AdapterCore):
             health_check_interval=health_check_interval,
             max_client_queue=max_client_queue,
         )
-        super().__init__(options, cp.new_cluster_uid())
+        super().__init__(options)
         self._sharded_options = options
         self._mode = options.subscription_mode
         fixed = options.client if isinstance(options.client, aioredis.Redis) else None
@@ -276,7 +274,6 @@ class AsyncShardedRedisAdapter(AdapterCore):
         self._publisher = ShardedPublisher(
             self._nodes, logger=self.logger, on_error=self._report_error, counters=self._counters
         )
-        self._channels: dict[str, cp.ShardedChannels] = {}
         self._routes: dict[bytes, str] = {}
 
     # --- public, read-only ----------------------------------------------------------------
@@ -337,12 +334,6 @@ class AsyncShardedRedisAdapter(AdapterCore):
         """Wait until every message published so far has reached Redis."""
         await self._publisher.flush()
 
-    def _channels_of(self, namespace: str) -> cp.ShardedChannels:
-        channels = self._channels.get(namespace)
-        if channels is None:
-            channels = self._channels[namespace] = cp.ShardedChannels(self.prefix, namespace)
-        return channels
-
     def _room_has_channel(self, is_sid: bool) -> bool:
         return self._mode == "dynamic-private" or (self._mode == "dynamic" and not is_sid)
 
@@ -402,9 +393,6 @@ class AsyncShardedRedisAdapter(AdapterCore):
             return int(next(iter(reply.values()), 0))
         return int(reply[1]) if len(reply) > 1 else 0
 
-    def _new_request_id(self) -> str:
-        return cp.new_cluster_uid()
-
     # --- the transport: publishing --------------------------------------------------------
 
     async def _send(self, namespace: str, body: cp.ClusterBody, *, from_app: bool = True) -> None:
@@ -417,12 +405,6 @@ class AsyncShardedRedisAdapter(AdapterCore):
         payload = cp.encode_sharded(body, self._uid, namespace)
         self._check_outgoing(payload)
         await self._publisher.publish(channel, payload, wait=from_app and self._options.strict)
-
-    async def _publish_broadcast(self, namespace: str, data: list[Any], target: p.Target) -> None:
-        await self._send(namespace, p.Broadcast(self._uid, namespace, data, target))
-
-    async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
-        await self._send(namespace, cp.request_body(request))
 
     async def _publish_response(
         self,

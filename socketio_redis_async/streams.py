@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -23,7 +23,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from . import cluster_protocol as cp
 from . import protocol as p
-from .core import AdapterCore
+from .cluster_core import ClusterAdapterCore
 from .errors import ConnectionFailedError
 from .options import check_common_options, parse_url_argument, redacted
 from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
@@ -150,7 +150,7 @@ def build_streams_options(
     )
 
 
-class AsyncRedisStreamsAdapter(AdapterCore):
+class AsyncRedisStreamsAdapter(ClusterAdapterCore):
     """Client manager clustering python-socketio servers over a Redis stream, compatible
     with Node's ``@socket.io/redis-streams-adapter`` 0.3 (one stream, ``streamCount=1``).
 
@@ -180,8 +180,6 @@ class AsyncRedisStreamsAdapter(AdapterCore):
         mgr = AsyncRedisStreamsAdapter("redis://localhost:6379/0")
         sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
     """
-
-    _has_rooms_request: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -225,7 +223,7 @@ class AsyncRedisStreamsAdapter(AdapterCore):
             health_check_interval=health_check_interval,
             max_client_queue=max_client_queue,
         )
-        super().__init__(options, cp.new_cluster_uid())
+        super().__init__(options)
         self._streams_options = options
         self._owns_client = options.client is None
         if options.client is not None:
@@ -265,7 +263,6 @@ class AsyncRedisStreamsAdapter(AdapterCore):
             health_check_interval=options.health_check_interval,
             **common,
         )
-        self._channels: dict[str, cp.ShardedChannels] = {}
         self._routes: dict[bytes, str] = {}
 
     # --- public, read-only ----------------------------------------------------------------
@@ -330,12 +327,6 @@ class AsyncRedisStreamsAdapter(AdapterCore):
         await self._writer.flush()
         await self._publisher.flush()
 
-    def _channels_of(self, namespace: str) -> cp.ShardedChannels:
-        channels = self._channels.get(namespace)
-        if channels is None:
-            channels = self._channels[namespace] = cp.ShardedChannels(self.prefix, namespace)
-        return channels
-
     async def _subscribe_namespace(self, namespace: str) -> None:
         ch = self._channels_of(namespace)
         wanted = [ch.main, ch.response(self._uid)]
@@ -363,9 +354,6 @@ class AsyncRedisStreamsAdapter(AdapterCore):
         reply = await self._client.pubsub_numsub(self._channels_of(namespace).main)
         return int(reply[0][1]) if reply else 0
 
-    def _new_request_id(self) -> str:
-        return cp.new_cluster_uid()
-
     # --- the transport: publishing --------------------------------------------------------
 
     async def _send(self, namespace: str, body: cp.ClusterBody) -> None:
@@ -379,12 +367,6 @@ class AsyncRedisStreamsAdapter(AdapterCore):
         fields = cp.encode_stream_fields(body, self._uid, namespace)
         self._check_outgoing(fields[-1][1])
         await self._writer.add(fields, wait=wait)
-
-    async def _publish_broadcast(self, namespace: str, data: list[Any], target: p.Target) -> None:
-        await self._send(namespace, p.Broadcast(self._uid, namespace, data, target))
-
-    async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
-        await self._send(namespace, cp.request_body(request))
 
     async def _publish_response(
         self,
