@@ -29,77 +29,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import socketio  # noqa: E402
+from receivers import (  # noqa: E402
+    DELIVERY_TIMEOUT,
+    Receivers,
+    per_room,
+    proc_cpu_s,
+    room_order,
+)
 
 IMPLS = ("classic", "sharded", "node")
-DELIVERY_TIMEOUT = 300.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- the receiving clients (a child process) -------------------------------------------------
-
-
-def _clients_main(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
-    asyncio.run(_clients(url, rooms, expected, conn))
-
-
-async def _clients(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
-    """Connect one client per entry of ``rooms`` (joining it); report warm-up, then the
-    delivery count and the times of the first and last delivery."""
-    count = len(rooms)
-    got = 0
-    warm = 0
-    first = last = 0.0
-    done = asyncio.Event()
-    warmed = asyncio.Event()
-    clients: list[socketio.AsyncClient] = []
-
-    async def on_bench(*_args: Any) -> None:
-        nonlocal got, first, last
-        last = time.monotonic()
-        if got == 0:
-            first = last
-        got += 1
-        if got >= expected:
-            done.set()
-
-    async def on_warm(*_args: Any) -> None:
-        nonlocal warm
-        warm += 1
-        if warm >= count:
-            warmed.set()
-
-    for room in rooms:
-        client = socketio.AsyncClient(reconnection=False)
-        client.on("bench", on_bench)
-        client.on("warm", on_warm)
-        await client.connect(url, transports=["websocket"], wait_timeout=10)
-        reply = await client.call("join", room, timeout=10)
-        assert reply == "joined", reply
-        clients.append(client)
-    conn.send("ready")
-    await asyncio.wait_for(warmed.wait(), 30)
-    conn.send("warm")
-    if expected:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), DELIVERY_TIMEOUT)
-    conn.send((got, first, last))
-    for client in clients:
-        await client.disconnect()
 
 
 # --- where the work landed -------------------------------------------------------------------
@@ -134,13 +83,6 @@ def _node_stats(cluster: Any) -> list[dict[str, float]]:
 
 def _delta(after: list[dict[str, float]], before: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: a[k] - b[k] for k in a} for a, b in zip(after, before, strict=True)]
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; field 3 is index 0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 async def _idle_redis_cpu_ms_per_s(cluster: Any, seconds: float = 1.0) -> list[float]:
@@ -232,62 +174,36 @@ async def _node_pair(cluster: Any) -> Pair:
     return Pair(receiver.url, peer._proc.pid, send_all, warm, stop)
 
 
-def room_order(rooms: int, broadcasts: int) -> list[str]:
-    """The K room names in round-robin order, rotated so that the last broadcast goes to
-    ``room-0``, which always has clients: its delivery closes the timed window."""
-    return [f"room-{(j - (broadcasts - 1)) % rooms}" for j in range(rooms)]
-
-
 async def run_impl(impl: str, cluster: Any, args: argparse.Namespace) -> dict[str, Any]:
     broadcasts = args.broadcasts
     order = room_order(args.rooms, broadcasts)
     listened = [f"room-{i}" for i in range(args.listened_rooms)]
     client_rooms = [listened[c % len(listened)] for c in range(args.clients)]
-    per_room = {room: broadcasts // len(order) for room in order}  # broadcasts per room
-    for room in order[: broadcasts % len(order)]:
-        per_room[room] += 1
     pair = await (_node_pair(cluster) if impl == "node" else _python_pair(impl, cluster))
-    ctx = mp.get_context("spawn")
-    pipes: list[Connection] = []
-    procs = []
-    total = 0
-    for part in range(args.client_procs):
-        mine = client_rooms[part :: args.client_procs]
-        expected = sum(per_room[room] for room in mine)
-        total += expected
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_clients_main, args=(pair.receiver_url, mine, expected, child))
-        proc.start()
-        pipes.append(parent)
-        procs.append(proc)
-    loop = asyncio.get_running_loop()
-
-    async def recv_all() -> list[Any]:
-        return [await loop.run_in_executor(None, p.recv) for p in pipes]
-
+    receivers = Receivers(
+        pair.receiver_url, client_rooms, per_room(order, broadcasts), args.client_procs
+    )
+    total = receivers.expected
     try:
-        assert await recv_all() == ["ready"] * len(pipes)
+        await receivers.ready()
         await pair.warm(listened)
-        assert await recv_all() == ["warm"] * len(pipes)
+        await receivers.warmed()
         before = _node_stats(cluster)
-        result = asyncio.ensure_future(recv_all())
-        cpu0 = _proc_cpu_s(pair.pid)
+        result = receivers.reports()
+        cpu0 = proc_cpu_s(pair.pid)
         start = time.monotonic()
         await pair.send_all(order, broadcasts, args.payload)
         sent = time.monotonic()
-        cpu1 = _proc_cpu_s(pair.pid)
+        cpu1 = proc_cpu_s(pair.pid)
         reports = await result
-        done = max([sent, *(r[2] for r in reports if r[0])])
-        cpu2 = _proc_cpu_s(pair.pid)
+        done = max([sent, *(r.last for r in reports if r.got)])
+        cpu2 = proc_cpu_s(pair.pid)
         await asyncio.sleep(0.2)  # let the cluster bus counters settle
         stats = _delta(_node_stats(cluster), before)
     finally:
-        for proc in procs:
-            proc.join(30)
-            if proc.is_alive():
-                proc.terminate()
+        await receivers.close()
         await pair.stop()
-    got = sum(r[0] for r in reports)
+    got = sum(r.got for r in reports)
     elapsed = done - start
     per_k = 1e6 / broadcasts  # seconds -> ms per 1,000 broadcasts
     redis = [n["cpu_s"] * per_k for n in stats]

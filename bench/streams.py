@@ -34,90 +34,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import socketio  # noqa: E402
+from receivers import (  # noqa: E402
+    DELIVERY_TIMEOUT,
+    Receivers,
+    now_ms,
+    per_room,
+    proc_cpu_s,
+    room_order,
+)
 
 IMPLS = ("classic", "streams", "node")
-DELIVERY_TIMEOUT = 300.0
-IDLE_TIMEOUT = 10.0  # clients give up once nothing came for this long (lost messages)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REDIS_ARGS = ("--appendonly", "yes", "--appendfsync", "everysec")
-
-
-def _now_ms() -> float:
-    """Wall-clock milliseconds: the clock both Python and Node stamp broadcasts with."""
-    return time.time() * 1000
-
-
-# --- the receiving clients (a child process) -------------------------------------------------
-
-
-def _clients_main(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
-    asyncio.run(_clients(url, rooms, expected, conn))
-
-
-async def _clients(url: str, rooms: list[str], expected: int, conn: Connection) -> None:
-    """Connect one client per entry of ``rooms`` (joining it); report warm-up, then the
-    delivery count, the times of the first and last delivery and every latency (ms)."""
-    count = len(rooms)
-    got = 0
-    warm = 0
-    first = last = 0.0
-    latencies: list[float] = []
-    done = asyncio.Event()
-    warmed = asyncio.Event()
-    clients: list[socketio.AsyncClient] = []
-
-    async def on_bench(_index: int, stamp: float, *_padding: Any) -> None:
-        nonlocal got, first, last
-        last = time.monotonic()
-        latencies.append(_now_ms() - stamp)
-        if got == 0:
-            first = last
-        got += 1
-        if got >= expected:
-            done.set()
-
-    async def on_warm(*_args: Any) -> None:
-        nonlocal warm
-        warm += 1
-        if warm >= count:
-            warmed.set()
-
-    for room in rooms:
-        client = socketio.AsyncClient(reconnection=False)
-        client.on("bench", on_bench)
-        client.on("warm", on_warm)
-        await client.connect(url, transports=["websocket"], wait_timeout=10)
-        reply = await client.call("join", room, timeout=10)
-        assert reply == "joined", reply
-        clients.append(client)
-    conn.send("ready")
-    await asyncio.wait_for(warmed.wait(), 30)
-    conn.send("warm")
-    started = time.monotonic()
-    while expected and not done.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 1.0)
-        now = time.monotonic()
-        if now - (last or started) > IDLE_TIMEOUT or now - started > DELIVERY_TIMEOUT:
-            break
-    conn.send((got, first, last, latencies))
-    for client in clients:
-        await client.disconnect()
 
 
 # --- where the work landed -------------------------------------------------------------------
@@ -149,13 +87,6 @@ def _stream_size(redis: Any, key: str | None) -> tuple[int, int]:
     return length, int(memory or 0)
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; field 3 is index 0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 async def _idle_redis_cpu_ms_per_s(redis: Any, seconds: float = 1.0) -> float:
     """What Redis burns doing nothing (cron, AOF fsync every second): the figures' floor."""
     before = _redis_stats(redis)["cpu_s"]
@@ -182,7 +113,7 @@ class Pair:
 
 def _bench_data(index: int, padding: str | None) -> tuple[Any, ...]:
     """The emit's arguments: the index, the send time in wall-clock ms, then the padding."""
-    stamp = _now_ms()
+    stamp = now_ms()
     return (index, stamp) if padding is None else (index, stamp, padding)
 
 
@@ -256,12 +187,6 @@ async def _node_pair(redis: Any, args: argparse.Namespace) -> Pair:
     return Pair(receiver.url, peer._proc.pid, "bench-node", send_all, warm, lambda: 0, stop)
 
 
-def room_order(rooms: int, broadcasts: int) -> list[str]:
-    """The K room names in round-robin order, rotated so that the last broadcast goes to
-    ``room-0``, which always has clients: its delivery closes the timed window."""
-    return [f"room-{(j - (broadcasts - 1)) % rooms}" for j in range(rooms)]
-
-
 def _percentile(ordered: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list (0 when empty)."""
     if not ordered:
@@ -277,56 +202,36 @@ async def run_impl(impl: str, redis: Any, args: argparse.Namespace) -> dict[str,
     order = room_order(args.rooms, broadcasts)
     listened = [f"room-{i}" for i in range(args.listened_rooms)]
     client_rooms = [listened[c % len(listened)] for c in range(args.clients)]
-    per_room = {room: broadcasts // len(order) for room in order}  # broadcasts per room
-    for room in order[: broadcasts % len(order)]:
-        per_room[room] += 1
     if impl in STREAM_KEYS:  # each run starts from an empty stream: its size is this run's
         with redis.client() as c:
             c.delete(STREAM_KEYS[impl])
     pair = await (_node_pair(redis, args) if impl == "node" else _python_pair(impl, redis, args))
-    ctx = mp.get_context("spawn")
-    pipes: list[Connection] = []
-    procs = []
-    total = 0
-    for part in range(args.client_procs):
-        mine = client_rooms[part :: args.client_procs]
-        expected = sum(per_room[room] for room in mine)
-        total += expected
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_clients_main, args=(pair.receiver_url, mine, expected, child))
-        proc.start()
-        pipes.append(parent)
-        procs.append(proc)
-    loop = asyncio.get_running_loop()
-
-    async def recv_all() -> list[Any]:
-        return [await loop.run_in_executor(None, p.recv) for p in pipes]
-
+    receivers = Receivers(
+        pair.receiver_url, client_rooms, per_room(order, broadcasts), args.client_procs
+    )
+    total = receivers.expected
     try:
-        assert await recv_all() == ["ready"] * len(pipes)
+        await receivers.ready()
         await pair.warm(listened)
-        assert await recv_all() == ["warm"] * len(pipes)
+        await receivers.warmed()
         before = _redis_stats(redis)
-        result = asyncio.ensure_future(recv_all())
-        cpu0 = _proc_cpu_s(pair.pid)
+        result = receivers.reports()
+        cpu0 = proc_cpu_s(pair.pid)
         start = time.monotonic()
         await pair.send_all(order, broadcasts, args.payload)
         sent = time.monotonic()
-        cpu1 = _proc_cpu_s(pair.pid)
+        cpu1 = proc_cpu_s(pair.pid)
         reports = await result
-        done = max([sent, *(r[2] for r in reports if r[0])])
-        cpu2 = _proc_cpu_s(pair.pid)
+        done = max([sent, *(r.last for r in reports if r.got)])
+        cpu2 = proc_cpu_s(pair.pid)
         after = _redis_stats(redis)
         xlen, memory = _stream_size(redis, pair.stream)
         lost = pair.lost()
     finally:
-        for proc in procs:  # joined off the loop: the clients' disconnects need the servers
-            await loop.run_in_executor(None, proc.join, 30)
-            if proc.is_alive():
-                proc.terminate()
+        await receivers.close()
         await pair.stop()
-    got = sum(r[0] for r in reports)
-    latencies = sorted(lat for r in reports for lat in r[3])
+    got = sum(r.got for r in reports)
+    latencies = sorted(lat for r in reports for lat in r.latencies)
     elapsed = done - start
     per_k = 1e6 / broadcasts  # seconds -> ms per 1,000 broadcasts
     delta = {k: after[k] - before[k] for k in after}
