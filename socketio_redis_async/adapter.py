@@ -70,6 +70,10 @@ class AsyncRedisAdapter(AdapterCore):
                              whose queue is over it (it stopped reading) gets no more and
                              is disconnected, counted in ``stats()["slow_clients_disconnected"]``.
                              0 or ``None`` disables the bound (see :mod:`.slow_clients`).
+    :param direct_writes: write each broadcast's websocket frame once, straight to every
+                          idle websocket connection (Uvicorn with wsproto, aiohttp), instead
+                          of through python-engineio's queue and writer task per client;
+                          the others keep python-engineio's path (see :mod:`.direct_writes`).
 
     Example::
 
@@ -100,6 +104,7 @@ class AsyncRedisAdapter(AdapterCore):
         service_name: str | None = None,
         sentinel_options: dict[str, Any] | None = None,
         max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
+        direct_writes: bool = True,
     ) -> None:
         options = build_options(
             url,
@@ -121,6 +126,7 @@ class AsyncRedisAdapter(AdapterCore):
             service_name=service_name,
             sentinel_options=sentinel_options,
             max_client_queue=max_client_queue,
+            direct_writes=direct_writes,
         )
         super().__init__(options, p.new_uid())
         self._parser = options.parser

@@ -23,6 +23,7 @@ import socketio
 
 from . import protocol as p
 from .cluster import ClusterAPI
+from .direct_writes import DirectWriter
 from .errors import AdapterClosedError, ProtocolError
 from .local import encode_event, encode_text_event, select_targets, send_event, send_packets
 from .metrics import Counters
@@ -54,6 +55,8 @@ class CommonOptions(Protocol):
     def strict(self) -> bool: ...
     @property
     def max_client_queue(self) -> int: ...
+    @property
+    def direct_writes(self) -> bool: ...
 
 
 def _as_args(data: Any) -> list[Any]:
@@ -106,6 +109,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
             if options.max_client_queue
             else None
         )
+        self._direct: DirectWriter | None = None
 
     # --- the transport's part -------------------------------------------------------------
 
@@ -186,6 +190,13 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         return frozenset(ns for ns, done in self._subscribed.items() if done.done())
 
     # --- lifecycle ------------------------------------------------------------------------
+
+    def set_server(self, server: Any) -> None:
+        """Called by python-socketio when the server is built: learn its websocket
+        connections, so broadcasts can be written to them directly."""
+        super().set_server(server)
+        if self._options.direct_writes:
+            self._direct = DirectWriter.install(server, self._counters, self.logger)
 
     def initialize(self) -> None:
         """Called by python-socketio on the first connection: subscribe in the background."""
@@ -356,7 +367,9 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
             await self._publish_broadcast(namespace, packet_data, target)
         if self.server is not None:
             targets = select_targets(self.rooms.get(namespace), rooms, except_rooms)
-            await send_event(self.server, namespace, packet_data, targets, self._queue_limit)
+            await send_event(
+                self.server, namespace, packet_data, targets, self._queue_limit, self._direct
+            )
 
     async def _emit_with_callback(
         self,
@@ -508,7 +521,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
                 packets = encode_event(self.server, namespace, data)
             except (TypeError, ValueError) as exc:  # e.g. a map with binary keys: not JSON
                 raise ProtocolError(f"broadcast cannot be sent to clients: {exc}") from exc
-        await send_packets(self.server, packets, targets, self._queue_limit)
+        await send_packets(self.server, packets, targets, self._queue_limit, self._direct)
 
     async def _on_response(self, namespace: str, response: p.AnyResponse) -> None:
         self._pending.feed(response.request_id, response)

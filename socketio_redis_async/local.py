@@ -8,18 +8,19 @@ socket in order, which is several times cheaper and keeps per-socket ordering.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from .direct_writes import DirectWriter
 from .protocol import Room
 from .slow_clients import ClientQueueLimit
 
 __all__ = ["encode_event", "encode_text_event", "select_targets", "send_event", "send_packets"]
 
-Targets = list[tuple[str, str]]  # (sid, eio_sid)
+Targets = Sequence[tuple[str, str]]  # (sid, eio_sid)
 # json.dumps with non-default options builds an encoder per call; this one is built once.
 # Same output as python-socketio's dumps(data, separators=(",", ":")) for plain JSON data.
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -29,7 +30,7 @@ def select_targets(
     namespace_rooms: Mapping[Any, Mapping[str, str]] | None,
     rooms: Iterable[Room],
     except_rooms: Iterable[Room] = (),
-) -> Targets:
+) -> list[tuple[str, str]]:
     """Node's ``apply()``: sockets in any of ``rooms`` (all if none), minus ``except_rooms``."""
     if not namespace_rooms:
         return []
@@ -89,13 +90,20 @@ async def send_packets(
     packets: list[eio_packet.Packet],
     targets: Targets,
     limit: ClientQueueLimit | None = None,
+    direct: DirectWriter | None = None,
 ) -> None:
-    """Queue the same packets on every target socket, in order, without a task per target.
+    """Send the same packets to every target socket, in order, without a task per target.
 
+    With a ``direct`` writer, idle websocket connections get the frames written straight to
+    their transport (see :mod:`.direct_writes`); the others are queued on python-engineio.
     With a ``limit``, a socket whose Engine.IO queue is already over it gets nothing more
     and is disconnected (see :mod:`.slow_clients`): one dict lookup and one ``qsize()``
     per target.
     """
+    if direct is not None:
+        targets = direct.write(packets, targets)
+        if not targets:
+            return
     sockets = limit.sockets(server) if limit is not None else None
     if sockets is None:
         for _, eio_sid in targets:
@@ -119,7 +127,8 @@ async def send_event(
     data: list[Any],
     targets: Targets,
     limit: ClientQueueLimit | None = None,
+    direct: DirectWriter | None = None,
 ) -> None:
     """Send ``data`` (``[event, *args]``) as one EVENT packet to every target, in order."""
     if targets:
-        await send_packets(server, encode_event(server, namespace, data), targets, limit)
+        await send_packets(server, encode_event(server, namespace, data), targets, limit, direct)

@@ -20,6 +20,7 @@ class Counters:
     requests_timed_out: int = 0
     stream_entries_lost: int = 0  # trimmed from a Redis stream before being read
     slow_clients_disconnected: int = 0  # over max_client_queue: stopped reading
+    direct_writes: int = 0  # broadcast frames written straight to a websocket connection
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

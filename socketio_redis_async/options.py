@@ -66,6 +66,7 @@ class AdapterOptions:
     health_check_interval: float = 10.0
     sentinel: SentinelTarget | None = None
     max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
+    direct_writes: bool = True
 
 
 def parse_url_argument(url: str) -> str:
@@ -290,6 +291,7 @@ def build_options(
     service_name: object = None,
     sentinel_options: object = None,
     max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
+    direct_writes: object = True,
 ) -> AdapterOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -347,6 +349,7 @@ def build_options(
         strict=strict,
         health_check_interval=health_check_interval,
         max_client_queue=max_client_queue,
+        direct_writes=direct_writes,
     )
     if sentinel is not None:
         url = sentinel.describe(options.get("db", 0))
@@ -370,6 +373,7 @@ def build_options(
         health_check_interval=common.health_check_interval,
         sentinel=sentinel,
         max_client_queue=common.max_client_queue,
+        direct_writes=common.direct_writes,
     )
 
 
@@ -426,6 +430,7 @@ class CommonValues:
     strict: bool
     health_check_interval: float
     max_client_queue: int
+    direct_writes: bool
 
 
 def check_common_options(
@@ -437,6 +442,7 @@ def check_common_options(
     strict: object,
     health_check_interval: object,
     max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
+    direct_writes: object = True,
 ) -> CommonValues:
     """Validate the options every transport shares; raise ``TypeError``/``ValueError``."""
     if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
@@ -465,6 +471,8 @@ def check_common_options(
         raise TypeError("max_client_queue must be an int (packets; 0 or None disables it)")
     if max_client_queue < 0:
         raise ValueError(f"max_client_queue must be >= 0, got {max_client_queue}")
+    if not isinstance(direct_writes, bool):
+        raise TypeError("direct_writes must be a bool")
     return CommonValues(
         requests_timeout=float(requests_timeout),
         logger=logger,
@@ -473,4 +481,5 @@ def check_common_options(
         strict=strict,
         health_check_interval=float(health_check_interval),
         max_client_queue=max_client_queue,
+        direct_writes=direct_writes,
     )

@@ -53,6 +53,7 @@ class ShardedOptions:
     strict: bool = False
     health_check_interval: float = 10.0
     max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
+    direct_writes: bool = True
 
 
 def _seed_urls(url: object, startup_nodes: object) -> tuple[str, ...]:
@@ -114,6 +115,7 @@ def build_sharded_options(
     strict: object,
     health_check_interval: object,
     max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
+    direct_writes: object = True,
 ) -> ShardedOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if client is not None:
@@ -147,6 +149,7 @@ def build_sharded_options(
         strict=strict,
         health_check_interval=health_check_interval,
         max_client_queue=max_client_queue,
+        direct_writes=direct_writes,
     )
     return ShardedOptions(
         seeds=seeds,
@@ -161,6 +164,7 @@ def build_sharded_options(
         strict=common.strict,
         health_check_interval=common.health_check_interval,
         max_client_queue=common.max_client_queue,
+        direct_writes=common.direct_writes,
     )
 
 
@@ -216,8 +220,9 @@ class AsyncShardedRedisAdapter(ClusterAdapterCore):
     :param requests_timeout: seconds to wait for other servers' answers.
     :param redis_options: keyword arguments for the per-node clients the adapter creates.
 
-    ``logger``, ``on_error``, ``max_message_size``, ``strict``, ``health_check_interval``
-    and ``max_client_queue`` work as for :class:`~socketio_redis_async.AsyncRedisAdapter`.
+    ``logger``, ``on_error``, ``max_message_size``, ``strict``, ``health_check_interval``,
+    ``max_client_queue`` and ``direct_writes`` work as for
+    :class:`~socketio_redis_async.AsyncRedisAdapter`.
 
     Example::
 
@@ -241,6 +246,7 @@ class AsyncShardedRedisAdapter(ClusterAdapterCore):
         strict: bool = False,
         health_check_interval: float = 10.0,
         max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
+        direct_writes: bool = True,
     ) -> None:
         options = build_sharded_options(
             url,
@@ -256,6 +262,7 @@ class AsyncShardedRedisAdapter(ClusterAdapterCore):
             strict=strict,
             health_check_interval=health_check_interval,
             max_client_queue=max_client_queue,
+            direct_writes=direct_writes,
         )
         super().__init__(options)
         self._sharded_options = options

@@ -53,6 +53,7 @@ class StreamsOptions:
     strict: bool = False
     health_check_interval: float = 10.0
     max_client_queue: int = DEFAULT_MAX_CLIENT_QUEUE
+    direct_writes: bool = True
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -91,6 +92,7 @@ def build_streams_options(
     strict: object,
     health_check_interval: object,
     max_client_queue: object = DEFAULT_MAX_CLIENT_QUEUE,
+    direct_writes: object = True,
 ) -> StreamsOptions:
     """Validate every option; raise ``TypeError``/``ValueError`` naming the culprit."""
     if url is not None and not isinstance(url, str):
@@ -129,6 +131,7 @@ def build_streams_options(
         strict=strict,
         health_check_interval=health_check_interval,
         max_client_queue=max_client_queue,
+        direct_writes=direct_writes,
     )
     return StreamsOptions(
         url=resolved,
@@ -147,6 +150,7 @@ def build_streams_options(
         strict=strict,  # type: ignore[arg-type]
         health_check_interval=float(health_check_interval),  # type: ignore[arg-type]
         max_client_queue=common.max_client_queue,
+        direct_writes=common.direct_writes,
     )
 
 
@@ -170,7 +174,7 @@ class AsyncRedisStreamsAdapter(ClusterAdapterCore):
                       are dropped and counted (``publish_failures``).
 
     ``requests_timeout``, ``redis_options``, ``logger``, ``on_error``, ``max_message_size``,
-    ``strict``, ``health_check_interval`` and ``max_client_queue`` work as for
+    ``strict``, ``health_check_interval``, ``max_client_queue`` and ``direct_writes`` work as for
     :class:`~socketio_redis_async.AsyncRedisAdapter`. In strict mode an emit waits until its
     entry is in the stream and raises :class:`PublishError` during an outage instead of
     queueing.
@@ -202,6 +206,7 @@ class AsyncRedisStreamsAdapter(ClusterAdapterCore):
         strict: bool = False,
         health_check_interval: float = 10.0,
         max_client_queue: int | None = DEFAULT_MAX_CLIENT_QUEUE,
+        direct_writes: bool = True,
     ) -> None:
         options = build_streams_options(
             url,
@@ -222,6 +227,7 @@ class AsyncRedisStreamsAdapter(ClusterAdapterCore):
             strict=strict,
             health_check_interval=health_check_interval,
             max_client_queue=max_client_queue,
+            direct_writes=direct_writes,
         )
         super().__init__(options)
         self._streams_options = options

@@ -730,6 +730,7 @@ const ops = {
       reconnection: !!params.reconnection,
     };
     if (params.auth !== undefined && params.auth !== null) options.auth = fromWire(params.auth);
+    if (params.perMessageDeflate !== undefined) options.perMessageDeflate = params.perMessageDeflate;
     const socket = ioClient(url + (nsp === "/" ? "" : nsp), options);
     const clientId = nextClientId++;
     const record = { socket, events: [] };
