@@ -8,7 +8,7 @@ socket in order, which is several times cheaper and keeps per-socket ordering.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from engineio import packet as eio_packet
@@ -24,6 +24,29 @@ Targets = Sequence[tuple[str, str]]  # (sid, eio_sid)
 # json.dumps with non-default options builds an encoder per call; this one is built once.
 # Same output as python-socketio's dumps(data, separators=(",", ":")) for plain JSON data.
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def _unsupported(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _fast_json() -> Callable[[Any], str]:
+    """``_JSON_ENCODER.encode`` without its per-call setup: ``JSONEncoder.encode`` builds
+    a C encoder and a circular-reference table on every call, which cost as much as the
+    encoding of a small event. A circular value overflows the stack instead of failing the
+    check: callers treat ``RecursionError`` as "not plain JSON" and take the general path,
+    which reports it."""
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # an interpreter without the C accelerator
+        return _JSON_ENCODER.encode
+    encoder = make_encoder(
+        None, _unsupported, json.encoder.encode_basestring_ascii, None, ":", ",",
+        False, False, False,
+    )  # fmt: skip
+    return lambda value: "".join(encoder(value, 0))
+
+
+_encode_json = _fast_json()
 
 
 def select_targets(
@@ -65,8 +88,8 @@ def encode_text_event(server: Any, namespace: str, data: list[Any]) -> list[Any]
     if packet_class is not sio_packet.Packet or packet_class.json.dumps is not json.dumps:
         return None
     try:
-        text = _JSON_ENCODER.encode(data)
-    except (TypeError, ValueError):
+        text = _encode_json(data)
+    except (TypeError, ValueError, RecursionError):
         return None
     prefix = "2" if namespace == "/" else f"2{namespace},"
     return [eio_packet.Packet(eio_packet.MESSAGE, prefix + text)]

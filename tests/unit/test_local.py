@@ -7,7 +7,11 @@ import sys
 from typing import Any
 
 import pytest
+import socketio
+from hypothesis import given
+from hypothesis import strategies as st
 
+from socketio_redis_async import local
 from socketio_redis_async.handshake import build_handshake, js_date_string
 from socketio_redis_async.local import select_targets
 
@@ -220,3 +224,40 @@ def test_handshake_is_json_safe() -> None:
     assert handshake["address"] == "::1"
     assert handshake["headers"] == {"cookie": "a=1; b=2"}
     assert json.loads(json.dumps(handshake)) == handshake
+
+
+# --- the JSON of an EVENT ------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text() | st.integers() | st.booleans(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_fast_json_writes_what_the_encoder_writes_or_refuses_alike(value: Any) -> None:
+    try:
+        expected: Any = local._JSON_ENCODER.encode(["ev", value])
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: Any = local._encode_json(["ev", value])
+    except (TypeError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def test_a_circular_value_fails_as_in_python_socketio() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    server = socketio.AsyncServer(async_mode="asgi")
+    assert local.encode_text_event(server, "/", ["ev", loop]) is None
+    with pytest.raises(RecursionError):  # python-socketio's search for binary parts
+        server.packet_class(2, namespace="/", data=["ev", loop]).encode()
+    with pytest.raises(RecursionError):
+        local.encode_event(server, "/", ["ev", loop])
