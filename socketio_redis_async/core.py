@@ -181,6 +181,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         (Redis closed the subscriber at client-output-buffer-limit pubsub),
         requests_timed_out, stream_entries_lost (streams transport),
         slow_clients_disconnected (a client's queue passed ``max_client_queue``),
+        direct_writes (broadcast frames written straight to a websocket connection),
         pending_requests."""
         return {**self._counters.as_dict(), "pending_requests": len(self._pending)}
 
