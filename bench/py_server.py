@@ -1,13 +1,15 @@
 """One python-socketio server of the benchmark cluster, run under Uvicorn (one worker).
 
-    python bench/py_server.py --impl ours|manager --port P --redis URL --role A|B [--key K]
+    python bench/py_server.py --impl ours|manager --port P --redis URL --role NAME [--key K]
                               [--loop asyncio|uvloop]
+
+``--role`` only names the server in its log lines (bench/run.py: A or B).
 
 ``ours`` is ``socketio_redis_async.AsyncRedisAdapter``; ``manager`` is python-socketio's own
 ``socketio.AsyncRedisManager``. Both get the same app, event loop and Uvicorn settings.
 
 Events (the same in bench/node/server.js):
-  ``join`` room            -> enter the room, ack ``true``                  (namespace ``/``)
+  ``join`` room | [rooms]  -> enter the room(s), ack ``true``               (namespace ``/``)
   ``bench:warm`` {k}       -> ``emit("w", {"k": k})`` to everyone on ``/``, ack ``true``
   ``bench:run`` {...}      -> the emit loop below, ack ``{first_send, last_send, count}``
 The last two are sent by the load generator's control client, in namespace ``/bench`` so
@@ -62,8 +64,9 @@ def build_app(impl: str, redis_url: str, key: str, role: str) -> socketio.ASGIAp
     )
 
     @sio.on("join")
-    async def join(sid: str, room: Any) -> bool:
-        await sio.enter_room(sid, room)
+    async def join(sid: str, rooms: Any) -> bool:
+        for room in rooms if isinstance(rooms, list) else [rooms]:
+            await sio.enter_room(sid, room)
         return True
 
     # The control client lives in its own namespace, so that broadcasts on "/" never reach it.
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--impl", choices=["ours", "manager"], required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--redis", required=True)
-    ap.add_argument("--role", choices=["A", "B"], required=True)
+    ap.add_argument("--role", required=True)
     ap.add_argument("--key", default="bench")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = ap.parse_args(argv)

@@ -2,11 +2,13 @@
 /*
  * One Node socket.io 4.8 server of the benchmark cluster, on @socket.io/redis-adapter 8.3.
  *
- *   node bench/node/server.js --port P --redis URL --role A|B [--key K]
+ *   node bench/node/server.js --port P --redis URL --role NAME [--key K]
+ *
+ * --role only names the server in its log lines (bench/run.py: A or B).
  *
  * Modules come from tests/interop/node/node_modules (bench/run.py sets NODE_PATH).
  * The events and the emit loop mirror bench/py_server.py:
- *   join room          -> socket.join(room), ack true                  (namespace "/")
+ *   join room|[rooms]  -> socket.join(room(s)), ack true               (namespace "/")
  *   bench:warm {k}     -> io.emit("w", {k}), ack true     (control client, namespace "/bench")
  *   bench:run {...}    -> io.emit / io.to(room).emit("m", {seq, t, pad}) back to back or paced,
  *                         ack {first_send, last_send, count}
