@@ -229,9 +229,12 @@ def subscription_channel(impl: str, key: str) -> str:
 class Harness:
     """A private redis-server, the servers started on it, and the load generator."""
 
-    def __init__(self, log_dir: Path, loop: str = "asyncio") -> None:
+    def __init__(
+        self, log_dir: Path, loop: str = "asyncio", ping_interval: float | None = None
+    ) -> None:
         self.log_dir = log_dir
         self.loop = loop
+        self.ping_interval = ping_interval  # seconds; None: each library's default (25)
         self.procs = Procs(log_dir)
         self.redis_port = free_port()
         self.redis_url = f"redis://{HOST}:{self.redis_port}/0"
@@ -287,6 +290,8 @@ class Harness:
             env = self.node_env
         else:
             raise ValueError(f"unknown implementation {impl!r}")
+        if self.ping_interval:
+            cmd += ["--ping-interval", f"{self.ping_interval:g}"]
         return Server(name, impl, key, self.procs.spawn(name, cmd, env=env), port)
 
     def start_servers(

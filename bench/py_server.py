@@ -1,9 +1,11 @@
 """One python-socketio server of the benchmark cluster, run under Uvicorn (one worker).
 
     python bench/py_server.py --impl ours|manager --port P --redis URL --role NAME [--key K]
-                              [--loop asyncio|uvloop]
+                              [--loop asyncio|uvloop] [--ping-interval S]
 
-``--role`` only names the server in its log lines (bench/run.py: A or B).
+``--role`` only names the server in its log lines (bench/run.py: A or B). ``--ping-interval``
+(seconds, default python-engineio's 25) is raised by bench/scale.py, whose idle clients of
+the other implementations would otherwise be pinged during a measurement.
 
 ``ours`` is ``socketio_redis_async.AsyncRedisAdapter``; ``manager`` is python-socketio's own
 ``socketio.AsyncRedisManager``. Both get the same app, event loop and Uvicorn settings.
@@ -57,10 +59,16 @@ def pad_for(payload_size: int) -> str:
     return "x" * max(0, payload_size - overhead)
 
 
-def build_app(impl: str, redis_url: str, key: str, role: str) -> socketio.ASGIApp:
+def build_app(
+    impl: str, redis_url: str, key: str, role: str, ping_interval: float | None = None
+) -> socketio.ASGIApp:
     mgr = build_manager(impl, redis_url, key)
     sio = socketio.AsyncServer(
-        async_mode="asgi", client_manager=mgr, cors_allowed_origins="*", logger=False
+        async_mode="asgi",
+        client_manager=mgr,
+        cors_allowed_origins="*",
+        logger=False,
+        **({"ping_interval": ping_interval} if ping_interval else {}),
     )
 
     @sio.on("join")
@@ -122,11 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--role", required=True)
     ap.add_argument("--key", default="bench")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--ping-interval", type=float, help="seconds (default: python-engineio's)")
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format=f"%(asctime)s [{args.impl} {args.role}] %(message)s"
     )
-    app = build_app(args.impl, args.redis, args.key, args.role)
+    app = build_app(args.impl, args.redis, args.key, args.role, args.ping_interval)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -47,6 +47,7 @@ next to the JSON; --plots-dir chooses (then docs/performance.md is left alone).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -77,7 +78,11 @@ TABLE_START = "<!-- scale-table:start -->"
 TABLE_END = "<!-- scale-table:end -->"
 PACED_FRACTION = 0.5
 PACED_SECONDS = 3.0
-PACED_MIN = 5
+PACED_MIN = 3
+# Engine.IO pings every 25 s by default: the idle clients of the other implementations, still
+# connected during a burst or paced run, would be pinged in bursts (they connected together).
+# No point lasts this long, so no ping is sent while measuring.
+PING_INTERVAL = 600.0
 IMPL_LABELS = {
     "ours": "ours (AsyncRedisAdapter)",
     "manager": "AsyncRedisManager",
@@ -154,7 +159,7 @@ def plan(quick: bool, curves: list[str]) -> list[Point]:
     else:
         servers, clients, rooms = (2, 4, 8), (100, 1_000, 5_000), (10, 1_000, 10_000)
         payloads, per_server, room_clients = (100, 10_000, 100_000), 100, 2_500
-        target, lo, hi = 100_000, 10, 10_000
+        target, lo, hi = 60_000, 5, 10_000
     points: list[Point] = []
 
     def add(p: Point, deliveries: int = target) -> None:
@@ -196,7 +201,7 @@ class Run:
         assert self.h.loadgen is not None
         return self.h.loadgen
 
-    def connect(self, p: Point, servers: list[Server], tag: str, rooms: bool) -> list[str]:
+    def connect(self, p: Point, servers: list[Server], tag: str) -> list[str]:
         groups = []
         for i, server in enumerate(servers):
             group = f"{tag}-{i}"
@@ -205,7 +210,6 @@ class Run:
                 group=group,
                 url=server.url,
                 n=p.clients,
-                client_rooms=p.client_rooms(i) if rooms else None,
                 parallel=self.args.parallel,
                 timeout=60 + p.clients / 20,
             )
@@ -220,33 +224,32 @@ class Run:
     def warm(self, servers: list[Server], groups: list[str]) -> None:
         self.lg.call("warm", control=servers[0].url, groups=groups, timeout_ms=30_000, timeout=60)
 
-    def memory_and_burst(self, p: Point, impl: str, servers: list[Server]) -> dict[str, Any]:
-        """Fresh servers: RSS before and after the clients (and their rooms), then the burst."""
+    def memory_and_burst(
+        self, p: Point, impl: str, servers: list[Server], groups: list[str]
+    ) -> dict[str, Any]:
+        """Fresh servers: RSS before and after the clients (and their rooms), then the burst.
+        The clients stay connected (``groups``, filled in) for the paced run."""
         receiver = servers[1]
         settle = self.args.settle
         time.sleep(settle)
         rss0 = rss_bytes(receiver.pid)
-        tag = f"{impl}-{p.curve}-{p.x}-burst"
-        groups = self.connect(p, servers, tag, rooms=False)
-        try:
+        groups += self.connect(p, servers, f"{impl}-{p.curve}-{p.x}")
+        time.sleep(settle)
+        rss_clients = rss_bytes(receiver.pid)
+        rss_rooms = None
+        if p.rooms:
+            for i, group in enumerate(groups):
+                self.lg.call(
+                    "join",
+                    group=group,
+                    client_rooms=p.client_rooms(i),
+                    parallel=self.args.parallel,
+                    timeout=60 + p.clients / 20,
+                )
             time.sleep(settle)
-            rss_clients = rss_bytes(receiver.pid)
-            rss_rooms = None
-            if p.rooms:
-                for i, group in enumerate(groups):
-                    self.lg.call(
-                        "join",
-                        group=group,
-                        client_rooms=p.client_rooms(i),
-                        parallel=self.args.parallel,
-                        timeout=60 + p.clients / 20,
-                    )
-                time.sleep(settle)
-                rss_rooms = rss_bytes(receiver.pid)
-            self.warm(servers, groups)
-            result = self.measure(p, impl, servers, groups, rate=0.0, count=p.count)
-        finally:
-            self.disconnect(groups)
+            rss_rooms = rss_bytes(receiver.pid)
+        self.warm(servers, groups)
+        result = self.measure(p, impl, servers, groups, rate=0.0, count=p.count)
         held = p.client_rooms(1) or []
         rooms_held = len({room for rooms in held for room in rooms})
         memberships = sum(len(rooms) for rooms in held)
@@ -268,15 +271,11 @@ class Run:
         }
         return result
 
-    def paced(self, p: Point, impl: str, servers: list[Server], rate: float) -> dict[str, Any]:
-        tag = f"{impl}-{p.curve}-{p.x}-paced"
-        groups = self.connect(p, servers, tag, rooms=True)
-        try:
-            self.warm(servers, groups)
-            count = max(PACED_MIN, math.ceil(rate * self.args.paced_seconds))
-            return self.measure(p, impl, servers, groups, rate=rate, count=count)
-        finally:
-            self.disconnect(groups)
+    def paced(
+        self, p: Point, impl: str, servers: list[Server], groups: list[str], rate: float
+    ) -> dict[str, Any]:
+        count = max(PACED_MIN, math.ceil(rate * self.args.paced_seconds))
+        return self.measure(p, impl, servers, groups, rate=rate, count=count)
 
     def measure(
         self,
@@ -349,6 +348,9 @@ class Run:
         shift = index % len(impls)
         order = impls[shift:] + impls[:shift]
         servers: dict[str, list[Server]] = {}
+        # Every implementation's clients stay connected from its burst to its paced run: a
+        # second handshake of 10,000 clients would cost a Python server ~15 s of CPU.
+        groups: dict[str, list[str]] = {impl: [] for impl in order}
         try:
             spawned = {
                 impl: [
@@ -366,16 +368,20 @@ class Run:
             )
             bursts = {}
             for impl in order:
-                bursts[impl] = self.memory_and_burst(p, impl, servers[impl])
+                bursts[impl] = self.memory_and_burst(p, impl, servers[impl], groups[impl])
                 self.results.append(bursts[impl])
                 self.log(bursts[impl])
             rates = [r["broadcasts_per_s"] for r in bursts.values() if r["broadcasts_per_s"]]
             rate = PACED_FRACTION * min(rates) if rates else 1.0
             for impl in order:
-                result = self.paced(p, impl, servers[impl], rate)
+                result = self.paced(p, impl, servers[impl], groups[impl], rate)
                 self.results.append(result)
                 self.log(result)
+                self.disconnect(groups.pop(impl))
         finally:
+            for mine in groups.values():
+                with contextlib.suppress(Exception):  # already failing: stop the servers
+                    self.disconnect(mine)
             for group in servers.values():
                 self.h.stop_servers(group)
 
@@ -497,21 +503,24 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = report["summary"]
     written = []
-    panels = [
-        ("deliveries_per_s", "deliveries/s (burst)", False),
-        ("p99_ms", "p99 latency ms (paced)", True),
-        ("servers_us_per_delivery", "server CPU µs per delivery", True),
-    ]
     for curve in report["curves"]:
         mine = [r for r in rows if r["curve"] == curve]
         if not mine:
             continue
         info = CURVES[curve]
-        fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8))
+        panels = [
+            ("deliveries_per_s", "deliveries/s (burst)", False),
+            ("p99_ms", "p99 latency ms (paced)", True),
+            ("servers_us_per_delivery", "server CPU µs per delivery", True),
+        ]
+        if curve == "rooms":  # deliveries per broadcast fall as 10,001 / rooms
+            panels.insert(1, ("broadcasts_per_s", "broadcasts/s (burst)", True))
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.8))
         for ax, (key, label, log_y) in zip(axes, panels, strict=True):
             for impl in report["impls"]:
                 pts = sorted(
@@ -524,8 +533,13 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
             ax.set_title(label, fontsize=10)
             if info.log_x:
                 ax.set_xscale("log")
-            if log_y:
+            if log_y:  # labelled 1, 2, 5, 10, 20, ... rather than powers of ten only
                 ax.set_yscale("log")
+                ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,g}"))
+                ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+            else:
+                ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
             ax.set_xticks(sorted({r["x"] for r in mine}))
             ax.set_xticklabels([fmt_x(curve, x) for x in sorted({r["x"] for r in mine})])
             ax.minorticks_off()
@@ -650,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in CURVES:
             raise SystemExit(f"unknown curve {name!r}; choose from {tuple(CURVES)}")
     points = plan(args.quick, curves)
-    most = max(p.servers * p.clients for p in points)
+    most = max(p.servers * p.clients for p in points) * len(impls)
     fd_limit = raise_fd_limit(most + 1024)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -659,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = out.parent / f"{out.stem}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    harness = Harness(log_dir, loop=args.loop)
+    harness = Harness(log_dir, loop=args.loop, ping_interval=PING_INTERVAL)
     run = Run(args, harness)
     clock: dict[str, float] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):

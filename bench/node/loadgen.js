@@ -8,12 +8,11 @@
  * The first stdout line is {"ready": true}; logs go to stderr; stdin closing ends the process.
  *
  * Ops:
- *   connect    {group, url, n, rooms?, client_rooms?, parallel?}
+ *   connect    {group, url, n, rooms?, parallel?}
  *              n clients (websocket transport, forceNew, no reconnection), at most `parallel`
- *              (default 50) handshakes at a time; with rooms, client j joins rooms[j % R],
- *              with client_rooms, the list client_rooms[j] (one "join" event each)
+ *              (default 50) handshakes at a time; with rooms, client j joins rooms[j % R]
  *   join       {group, client_rooms, parallel?}   client j of the group also joins the list
- *              client_rooms[j]
+ *              client_rooms[j] (one "join" event, a list when there are several)
  *   disconnect {group}
  *   warm       {control, groups, timeout_ms}  A emits "w" until every client of groups got one
  *   run        {control, groups, params, idle_timeout_ms, hard_timeout_ms}
@@ -162,7 +161,7 @@ const ops = {
     return { now: nowMs() };
   },
 
-  async connect({ group, url, n, rooms, client_rooms, parallel }) {
+  async connect({ group, url, n, rooms, parallel }) {
     if (groups.has(group)) throw new Error(`group ${group} exists`);
     const started = nowMs();
     const clients = [];
@@ -173,7 +172,6 @@ const ops = {
       clients.push(client);
       await onceConnected(client.socket);
       if (rooms && rooms.length) await joinRooms(client, [rooms[j % rooms.length]]);
-      else if (client_rooms) await joinRooms(client, client_rooms[j]);
     });
     return { connected: n, ms: nowMs() - started };
   },
