@@ -256,17 +256,18 @@ class Harness:
         )  # fmt: skip
         self._wait_redis()
 
-    def start_loadgen(self) -> None:
-        self.loadgen = LinePeer(
-            "loadgen",
+    def start_loadgen(self, name: str = "loadgen") -> LinePeer:
+        """A load generator; the first one started is :attr:`loadgen`."""
+        peer = LinePeer(
+            name,
             self.procs.spawn(
-                "loadgen",
-                ["node", str(BENCH / "node" / "loadgen.js")],
-                pipes=True,
-                env=self.node_env,
+                name, ["node", str(BENCH / "node" / "loadgen.js")], pipes=True, env=self.node_env
             ),
         )
-        self.loadgen.wait_ready()
+        peer.wait_ready()
+        if self.loadgen is None:
+            self.loadgen = peer
+        return peer
 
     def start(self) -> None:
         self.start_redis()
@@ -345,15 +346,16 @@ class Harness:
             time.sleep(0.05)
         raise TimeoutError("redis-server did not start")
 
-    def clock_offset_ms(self, samples: int = 25) -> dict[str, float]:
-        """The load generator's clock (performance.timeOrigin + now()) minus Python's
+    def clock_offset_ms(self, peer: LinePeer | None = None, samples: int = 25) -> dict[str, float]:
+        """A load generator's clock (performance.timeOrigin + now()) minus Python's
         time.time(), from the exchange with the shortest round trip: latencies of
         Python-sent messages are off by this much."""
-        assert self.loadgen is not None
+        peer = peer or self.loadgen
+        assert peer is not None
         best: tuple[float, float] | None = None
         for _ in range(samples):
             before = time.time() * 1000
-            node_now = self.loadgen.call("clock", timeout=10)["now"]
+            node_now = peer.call("clock", timeout=10)["now"]
             after = time.time() * 1000
             rtt = after - before
             if best is None or rtt < best[0]:

@@ -7,8 +7,9 @@ payload, for every implementation in one run.
 
 Implementations: ``ours`` (AsyncRedisAdapter), ``manager`` (socketio.AsyncRedisManager), both
 under Uvicorn (bench/py_server.py), and ``node`` (socket.io 4.8 + @socket.io/redis-adapter
-8.3, bench/node/server.js); one private redis-server; one Node load generator
-(bench/node/loadgen.js) holding every client. Each curve varies one thing from the base point
+8.3, bench/node/server.js); one private redis-server; per implementation one Node load
+generator (bench/node/loadgen.js) holding its clients (a process may open 20,000 files here,
+and the clients curve keeps 3 x 10,000 connected). Each curve varies one thing from the base point
 (2 servers, 100 clients on each, broadcast to everyone, 100-byte payload):
 
   servers   2 -> 4 -> 8 servers on one Redis; server 0 emits, every server holds 100 clients
@@ -65,6 +66,7 @@ from cluster import (
     ROOT,
     SIO_IMPLS,
     Harness,
+    LinePeer,
     Server,
     cpu_seconds,
     environment,
@@ -194,18 +196,21 @@ class Run:
         self.args = args
         self.h = harness
         self.results: list[dict[str, Any]] = []
+        self.lgs: dict[str, LinePeer] = {}
         self.started = time.monotonic()
 
-    @property
-    def lg(self) -> Any:
-        assert self.h.loadgen is not None
-        return self.h.loadgen
+    def start(self, impls: list[str]) -> dict[str, Any]:
+        """redis-server and one load generator per implementation (each holds up to 10,000
+        sockets: a process may not open 30,000 here); returns their clock offsets."""
+        self.h.start_redis()
+        self.lgs = {impl: self.h.start_loadgen(f"loadgen-{impl}") for impl in impls}
+        return {impl: self.h.clock_offset_ms(lg) for impl, lg in self.lgs.items()}
 
-    def connect(self, p: Point, servers: list[Server], tag: str) -> list[str]:
+    def connect(self, p: Point, impl: str, servers: list[Server]) -> list[str]:
         groups = []
         for i, server in enumerate(servers):
-            group = f"{tag}-{i}"
-            self.lg.call(
+            group = f"{impl}-{p.curve}-{p.x}-{i}"
+            self.lgs[impl].call(
                 "connect",
                 group=group,
                 url=server.url,
@@ -216,13 +221,15 @@ class Run:
             groups.append(group)
         return groups
 
-    def disconnect(self, groups: list[str]) -> None:
+    def disconnect(self, impl: str, groups: list[str]) -> None:
         for group in groups:
-            self.lg.call("disconnect", group=group, timeout=60)
+            self.lgs[impl].call("disconnect", group=group, timeout=60)
         time.sleep(self.args.settle)  # let the servers settle the disconnects
 
-    def warm(self, servers: list[Server], groups: list[str]) -> None:
-        self.lg.call("warm", control=servers[0].url, groups=groups, timeout_ms=30_000, timeout=60)
+    def warm(self, impl: str, servers: list[Server], groups: list[str]) -> None:
+        self.lgs[impl].call(
+            "warm", control=servers[0].url, groups=groups, timeout_ms=30_000, timeout=60
+        )
 
     def memory_and_burst(
         self, p: Point, impl: str, servers: list[Server], groups: list[str]
@@ -233,13 +240,13 @@ class Run:
         settle = self.args.settle
         time.sleep(settle)
         rss0 = rss_bytes(receiver.pid)
-        groups += self.connect(p, servers, f"{impl}-{p.curve}-{p.x}")
+        groups += self.connect(p, impl, servers)
         time.sleep(settle)
         rss_clients = rss_bytes(receiver.pid)
         rss_rooms = None
         if p.rooms:
             for i, group in enumerate(groups):
-                self.lg.call(
+                self.lgs[impl].call(
                     "join",
                     group=group,
                     client_rooms=p.client_rooms(i),
@@ -248,7 +255,7 @@ class Run:
                 )
             time.sleep(settle)
             rss_rooms = rss_bytes(receiver.pid)
-        self.warm(servers, groups)
+        self.warm(impl, servers, groups)
         result = self.measure(p, impl, servers, groups, rate=0.0, count=p.count)
         held = p.client_rooms(1) or []
         rooms_held = len({room for rooms in held for room in rooms})
@@ -288,7 +295,7 @@ class Run:
     ) -> dict[str, Any]:
         assert self.h.redis_proc is not None
         pids = {s.name: s.pid for s in servers}
-        pids["loadgen"] = self.lg.pid
+        pids["loadgen"] = self.lgs[impl].pid
         pids["redis"] = self.h.redis_proc.pid
         params = {
             "count": count,
@@ -299,7 +306,7 @@ class Run:
         hard = self.args.hard_timeout
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
-        counts = self.lg.call(
+        counts = self.lgs[impl].call(
             "run",
             control=servers[0].url,
             groups=groups,
@@ -377,11 +384,11 @@ class Run:
                 result = self.paced(p, impl, servers[impl], groups[impl], rate)
                 self.results.append(result)
                 self.log(result)
-                self.disconnect(groups.pop(impl))
+                self.disconnect(impl, groups.pop(impl))
         finally:
-            for mine in groups.values():
+            for impl, mine in groups.items():
                 with contextlib.suppress(Exception):  # already failing: stop the servers
-                    self.disconnect(mine)
+                    self.disconnect(impl, mine)
             for group in servers.values():
                 self.h.stop_servers(group)
 
@@ -664,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in CURVES:
             raise SystemExit(f"unknown curve {name!r}; choose from {tuple(CURVES)}")
     points = plan(args.quick, curves)
-    most = max(p.servers * p.clients for p in points) * len(impls)
+    most = max(p.servers * p.clients for p in points)  # per load generator
     fd_limit = raise_fd_limit(most + 1024)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -675,13 +682,12 @@ def main(argv: list[str] | None = None) -> int:
 
     harness = Harness(log_dir, loop=args.loop, ping_interval=PING_INTERVAL)
     run = Run(args, harness)
-    clock: dict[str, float] = {}
+    clock: dict[str, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         print(f"scale: {len(points)} points x {', '.join(impls)}", file=sys.stderr)
-        harness.start()
-        clock = harness.clock_offset_ms()
+        clock = run.start(impls)
         for index, p in enumerate(points):
             run.point(index, p, impls)
     finally:
