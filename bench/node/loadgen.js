@@ -88,7 +88,9 @@ function makeClient(url, group) {
     }
     state.seen[seq >> 3] |= bit;
     state.got++;
-    if (run.received < run.latencies.length) run.latencies[run.received] = now - d.t;
+    const latency = now - d.t;
+    if (run.received < run.latencies.length) run.latencies[run.received] = latency;
+    if (latency > run.seqMax[seq]) run.seqMax[seq] = latency;
     run.received++;
     if (run.received === run.expected && run.resolveComplete) run.resolveComplete();
   });
@@ -258,6 +260,7 @@ const ops = {
       run.expected += expected;
     }
     run.latencies = new Float64Array(run.expected);
+    run.seqMax = new Float64Array(count); // the slowest delivery of each broadcast
     const complete = new Promise((resolve) => (run.resolveComplete = resolve));
     if (run.expected === 0) run.resolveComplete();
     currentRun = run;
@@ -321,6 +324,8 @@ const ops = {
       first_send: ack ? ack.first_send : null,
       last_send: ack ? ack.last_send : null,
       last_recv: run.lastRecv,
+      // per broadcast, for runs short enough to list: which broadcasts were slow
+      seq_max_ms: count <= 1000 ? Array.from(run.seqMax, (v) => Math.round(v * 10) / 10) : null,
       latency_ms: {
         mean: lat.length ? sum / lat.length : null,
         p50: percentile(lat, 0.5),
