@@ -199,6 +199,7 @@ class Run:
         self.h = harness
         self.results: list[dict[str, Any]] = []
         self.lgs: dict[str, LinePeer] = {}
+        self.servers: dict[str, list[Server]] = {}  # the current point's, per implementation
         self.started = time.monotonic()
 
     def start(self, impls: list[str]) -> dict[str, Any]:
@@ -280,6 +281,21 @@ class Run:
         }
         return result
 
+    def wait_idle(self, window: float = 0.2, timeout: float = 30.0) -> float:
+        """Wait until this point's servers and the load generators use under 10 % of a core:
+        a Python server takes ~1.7 ms of CPU per disconnect, so the 10,000 clients an
+        implementation just let go would otherwise eat into the next one's measurement.
+        Returns the seconds waited."""
+        pids = [s.pid for group in self.servers.values() for s in group]
+        pids += [lg.pid for lg in self.lgs.values()]
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = sum(cpu_seconds(pid) for pid in pids)
+            time.sleep(window)
+            if sum(cpu_seconds(pid) for pid in pids) - before < 0.1 * window:
+                break
+        return round(time.monotonic() - started, 2)
+
     def paced(
         self, p: Point, impl: str, servers: list[Server], groups: list[str], rate: float
     ) -> dict[str, Any]:
@@ -306,6 +322,7 @@ class Run:
             "rooms": p.room_names,
         }
         hard = self.args.hard_timeout
+        idle_wait = self.wait_idle()
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
         counts = self.lgs[impl].call(
@@ -352,6 +369,7 @@ class Run:
             "loadgen_busy": cpu["loadgen"] / span if span else None,
             "latency_ms": counts["latency_ms"],
             "seq_max_ms": counts["seq_max_ms"] if rate else None,
+            "idle_wait_s": idle_wait,
         }
 
     def point(self, index: int, p: Point, impls: list[str]) -> None:
@@ -369,7 +387,7 @@ class Run:
                 ]
                 for impl in order
             }
-            servers = spawned
+            servers = self.servers = spawned
             self.h.wait_ready([s for group in spawned.values() for s in group], timeout=60)
             print(
                 f"scale: {time.monotonic() - self.started:5.0f}s {p.curve}={p.x}: "
