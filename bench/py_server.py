@@ -1,13 +1,17 @@
 """One python-socketio server of the benchmark cluster, run under Uvicorn (one worker).
 
-    python bench/py_server.py --impl ours|manager --port P --redis URL --role A|B [--key K]
-                              [--loop asyncio|uvloop]
+    python bench/py_server.py --impl ours|manager --port P --redis URL --role NAME [--key K]
+                              [--loop asyncio|uvloop] [--ping-interval S]
+
+``--role`` only names the server in its log lines (bench/run.py: A or B). ``--ping-interval``
+(seconds, default python-engineio's 25) is raised by bench/scale.py, whose idle clients of
+the other implementations would otherwise be pinged during a measurement.
 
 ``ours`` is ``socketio_redis_async.AsyncRedisAdapter``; ``manager`` is python-socketio's own
 ``socketio.AsyncRedisManager``. Both get the same app, event loop and Uvicorn settings.
 
 Events (the same in bench/node/server.js):
-  ``join`` room            -> enter the room, ack ``true``                  (namespace ``/``)
+  ``join`` room | [rooms]  -> enter the room(s), ack ``true``               (namespace ``/``)
   ``bench:warm`` {k}       -> ``emit("w", {"k": k})`` to everyone on ``/``, ack ``true``
   ``bench:run`` {...}      -> the emit loop below, ack ``{first_send, last_send, count}``
 The last two are sent by the load generator's control client, in namespace ``/bench`` so
@@ -55,15 +59,22 @@ def pad_for(payload_size: int) -> str:
     return "x" * max(0, payload_size - overhead)
 
 
-def build_app(impl: str, redis_url: str, key: str, role: str) -> socketio.ASGIApp:
+def build_app(
+    impl: str, redis_url: str, key: str, role: str, ping_interval: float | None = None
+) -> socketio.ASGIApp:
     mgr = build_manager(impl, redis_url, key)
     sio = socketio.AsyncServer(
-        async_mode="asgi", client_manager=mgr, cors_allowed_origins="*", logger=False
+        async_mode="asgi",
+        client_manager=mgr,
+        cors_allowed_origins="*",
+        logger=False,
+        **({"ping_interval": ping_interval} if ping_interval else {}),
     )
 
     @sio.on("join")
-    async def join(sid: str, room: Any) -> bool:
-        await sio.enter_room(sid, room)
+    async def join(sid: str, rooms: Any) -> bool:
+        for room in rooms if isinstance(rooms, list) else [rooms]:
+            await sio.enter_room(sid, room)
         return True
 
     # The control client lives in its own namespace, so that broadcasts on "/" never reach it.
@@ -116,14 +127,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--impl", choices=["ours", "manager"], required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--redis", required=True)
-    ap.add_argument("--role", choices=["A", "B"], required=True)
+    ap.add_argument("--role", required=True)
     ap.add_argument("--key", default="bench")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--ping-interval", type=float, help="seconds (default: python-engineio's)")
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format=f"%(asctime)s [{args.impl} {args.role}] %(message)s"
     )
-    app = build_app(args.impl, args.redis, args.key, args.role)
+    app = build_app(args.impl, args.redis, args.key, args.role, args.ping_interval)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -33,36 +33,33 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
-import platform
-import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-NODE_MODULES = ROOT / "tests" / "interop" / "node" / "node_modules"
-HOST = "127.0.0.1"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster import (
+    BENCH,
+    ROOT,
+    SIO_IMPLS,
+    Harness,
+    LinePeer,
+    Server,
+    cpu_seconds,
+    environment,
+    rss_bytes,
+)
+from profile_summary import summarize
 
-SIO_IMPLS = ("ours", "manager", "node")
 RAW_IMPLS = ("raw", "raw-pipelined")
 ALL_IMPLS = (*SIO_IMPLS, *RAW_IMPLS)
 ROOMS = [f"room-{i}" for i in range(10)]
-
-sys.path.insert(0, str(BENCH))
-from profile_summary import summarize  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -112,156 +109,6 @@ QUICK_MEM_CLIENTS = 10
 # --- processes --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (all threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # after the ")": state is field 3, so utime (14) and stime (15) are at 11 and 12
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-class Procs:
-    """Every child process of the run; all are stopped on exit, whatever happens."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def spawn(
-        self, name: str, cmd: list[str], *, pipes: bool = False, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if pipes else log,
-            stderr=log,
-            start_new_session=True,  # a terminal's Ctrl-C reaches the driver only
-        )
-        log.close()
-        self.procs.append((name, proc))
-        return proc
-
-    def stop_all(self) -> None:
-        """The clients and servers first, then redis-server (the first one started)."""
-        if self.procs:
-            self._stop(self.procs[1:])
-            self._stop(self.procs[:1])
-        self.procs.clear()
-
-    @staticmethod
-    def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        for _, proc in reversed(procs):
-            if proc.poll() is None:
-                if proc.stdin:
-                    with contextlib.suppress(OSError):
-                        proc.stdin.close()
-                proc.terminate()
-        deadline = time.monotonic() + 5
-        for _, proc in reversed(procs):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-class LinePeer:
-    """A child spoken to with one JSON object per line (loadgen.js, raw.py)."""
-
-    def __init__(self, name: str, proc: subprocess.Popen[bytes]) -> None:
-        self.name = name
-        self.proc = proc
-        self._buf = b""
-        self._next_id = 0
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _readline(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no answer within {timeout:.0f}s")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited (code {self.proc.poll()})")
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        msg = self._readline(timeout)
-        if not msg.get("ready"):
-            raise RuntimeError(f"{self.name}: unexpected first line {msg!r}")
-
-    def send(self, op: str, **params: Any) -> int:
-        assert self.proc.stdin is not None
-        self._next_id += 1
-        self.proc.stdin.write(json.dumps({"id": self._next_id, "op": op, **params}).encode())
-        self.proc.stdin.write(b"\n")
-        self.proc.stdin.flush()
-        return self._next_id
-
-    def recv(self, request_id: int, timeout: float) -> Any:
-        msg = self._readline(timeout)
-        if msg.get("id") != request_id:
-            raise RuntimeError(f"{self.name}: answer {msg!r} to request {request_id}")
-        if not msg.get("ok"):
-            raise RuntimeError(f"{self.name}: {msg.get('error')}")
-        return msg["result"]
-
-    def call(self, op: str, timeout: float = 60, **params: Any) -> Any:
-        return self.recv(self.send(op, **params), timeout)
-
-
-def wait_http(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 30) -> None:
-    url = f"http://{HOST}:{port}/socket.io/?EIO=4&transport=polling"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}; see its log")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
-            if resp.status == 200:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{name} did not answer on port {port} within {timeout}s")
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-
 @dataclass
 class Impl:
     name: str
@@ -275,57 +122,21 @@ class Cluster:
 
     def __init__(self, args: argparse.Namespace, log_dir: Path) -> None:
         self.args = args
-        self.procs = Procs(log_dir)
-        self.redis_port = free_port()
-        self.redis_url = f"redis://{HOST}:{self.redis_port}/0"
-        self.redis_proc: subprocess.Popen[bytes] | None = None
+        self.harness = Harness(log_dir, loop=args.loop)
         self.impls: dict[str, Impl] = {}
-        self.loadgen: LinePeer | None = None
-        self.log_dir = log_dir
+
+    @property
+    def loadgen(self) -> LinePeer | None:
+        return self.harness.loadgen
 
     def start(self, names: list[str]) -> None:
-        redis_server = shutil.which("redis-server")
-        if redis_server is None:
-            raise SystemExit("redis-server not found: run ./scripts/bench.sh (it installs it)")
-        redis_dir = Path(tempfile.mkdtemp(prefix="bench-redis-", dir=self.log_dir))
-        self.redis_proc = self.procs.spawn(
-            "redis",
-            [
-                redis_server, "--port", str(self.redis_port), "--bind", HOST,
-                "--save", "", "--appendonly", "no", "--dir", str(redis_dir),
-            ],
-        )  # fmt: skip
-        self._wait_redis()
-        node_env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-        py = sys.executable
+        h = self.harness
+        h.start_redis()
         servers: list[Server] = []
         for name in names:
             key = f"bench-{name.split('-')[0]}"
-            if name in ("ours", "manager"):
-                a, b = (
-                    self._server(
-                        f"{name}-{role}",
-                        lambda port, role=role, name=name, key=key: [
-                            py, str(BENCH / "py_server.py"), "--impl", name,
-                            "--port", str(port), "--redis", self.redis_url,
-                            "--role", role, "--key", key, "--loop", self.args.loop,
-                        ],
-                    )
-                    for role in ("A", "B")
-                )  # fmt: skip
-                servers += [a, b]
-            elif name == "node":
-                a, b = (
-                    self._server(
-                        f"node-{role}",
-                        lambda port, role=role, key=key: [
-                            "node", str(BENCH / "node" / "server.js"), "--port", str(port),
-                            "--redis", self.redis_url, "--role", role, "--key", key,
-                        ],
-                        env=node_env,
-                    )
-                    for role in ("A", "B")
-                )  # fmt: skip
+            if name in SIO_IMPLS:
+                a, b = (h.spawn_server(name, f"{name}-{role}", key) for role in ("A", "B"))
                 servers += [a, b]
             else:  # raw, raw-pipelined share one publisher and one subscriber process
                 raw = next((i for i in self.impls.values() if i.name in RAW_IMPLS), None)
@@ -335,10 +146,10 @@ class Cluster:
                     a, b = (
                         LinePeer(
                             f"raw-{role}",
-                            self.procs.spawn(
+                            h.procs.spawn(
                                 f"raw-{role}",
-                                [py, str(BENCH / "raw.py"), "--role", role,
-                                 "--redis", self.redis_url, "--key", key],
+                                [sys.executable, str(BENCH / "raw.py"), "--role", role,
+                                 "--redis", h.redis_url, "--key", key],
                                 pipes=True,
                             ),
                         )
@@ -347,83 +158,23 @@ class Cluster:
                     a.wait_ready()
                     b.wait_ready()
             self.impls[name] = Impl(name, key, a, b)
-        for server in servers:
-            wait_http(server.port, server.proc, server.name)
-        self.loadgen = LinePeer(
-            "loadgen",
-            self.procs.spawn(
-                "loadgen", ["node", str(BENCH / "node" / "loadgen.js")], pipes=True, env=node_env
-            ),
-        )
-        self.loadgen.wait_ready()
-        self._wait_subscribed()
+        h.start_loadgen()
+        h.wait_ready(servers)
 
-    def _server(self, name: str, cmd_for_port: Any, env: dict[str, str] | None = None) -> Server:
-        port = free_port()
-        return Server(name, self.procs.spawn(name, cmd_for_port(port), env=env), port)
-
-    def _redis(self) -> Any:
-        import redis
-
-        return redis.Redis(host=HOST, port=self.redis_port, socket_timeout=5)
-
-    def _wait_redis(self) -> None:
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError), self._redis() as r:
-                if r.ping():
-                    return
-            time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def _wait_subscribed(self, timeout: float = 15) -> None:
-        """Both servers of each implementation hold their Redis subscriptions."""
-        channels = {}
-        for impl in self.impls.values():
-            if impl.name == "manager":
-                channels[impl.name] = impl.key
-            elif impl.name in SIO_IMPLS:
-                channels[impl.name] = f"{impl.key}-request#/#"
-        deadline = time.monotonic() + timeout
-        with self._redis() as r:
-            while True:
-                counts = dict(r.pubsub_numsub(*channels.values())) if channels else {}
-                missing = [n for n, ch in channels.items() if counts.get(ch.encode(), 0) < 2]
-                if not missing:
-                    return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"not subscribed after {timeout}s: {missing}")
-                time.sleep(0.05)
-
-    def clock_offset_ms(self, samples: int = 25) -> dict[str, float]:
-        """The load generator's clock (performance.timeOrigin + now()) minus Python's
-        time.time(), from the exchange with the shortest round trip: latencies of
-        Python-sent messages are off by this much."""
-        assert self.loadgen is not None
-        best: tuple[float, float] | None = None
-        for _ in range(samples):
-            before = time.time() * 1000
-            node_now = self.loadgen.call("clock", timeout=10)["now"]
-            after = time.time() * 1000
-            rtt = after - before
-            if best is None or rtt < best[0]:
-                best = (rtt, node_now - (before + after) / 2)
-        assert best is not None
-        return {"offset_ms": round(best[1], 3), "rtt_ms": round(best[0], 3)}
+    def clock_offset_ms(self) -> dict[str, float]:
+        return self.harness.clock_offset_ms()
 
     def pids(self, impl: Impl) -> dict[str, int]:
-        assert self.loadgen is not None and self.redis_proc is not None
+        assert self.loadgen is not None and self.harness.redis_proc is not None
         return {
             "A": impl.a.pid,
             "B": impl.b.pid,
             "loadgen": self.loadgen.pid,
-            "redis": self.redis_proc.pid,
+            "redis": self.harness.redis_proc.pid,
         }
 
     def stop(self) -> None:
-        self.procs.stop_all()
+        self.harness.stop()
 
 
 # --- one measurement ----------------------------------------------------------------------
@@ -891,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": memory,
         "runs": runs,
         "profile": profile,
-        "environment": {**environment(args, loadavg_start), "clock": clock},
+        "environment": {**environment(args.loop, loadavg_start), "clock": clock},
         "duration_s": None,
     }
     report["environment"]["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
@@ -918,40 +669,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"total run time: {report['duration_s']} s   JSON: {out}")
     return 0
-
-
-def environment(args: argparse.Namespace, loadavg_start: str) -> dict[str, Any]:
-    versions: dict[str, Any] = {"python": platform.python_version()}
-    for module in ("socketio", "engineio", "redis", "uvicorn", "wsproto", "msgpack", "hiredis"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            dist = {"socketio": "python-socketio", "engineio": "python-engineio"}.get(
-                module, module
-            )
-            versions[module] = version(dist)
-    with contextlib.suppress(Exception):
-        versions["node"] = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    for pkg in ("socket.io", "@socket.io/redis-adapter", "socket.io-client", "redis"):
-        with contextlib.suppress(Exception):
-            versions[f"npm:{pkg}"] = json.loads((NODE_MODULES / pkg / "package.json").read_text())[
-                "version"
-            ]
-    with contextlib.suppress(Exception):
-        versions["redis-server"] = subprocess.run(
-            ["redis-server", "--version"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    return {
-        "versions": versions,
-        "cpus": os.cpu_count(),
-        "loadavg_start": loadavg_start,
-        "event_loop": args.loop,
-        "uvicorn": {"http": "h11", "ws": "auto (wsproto unless websockets is installed)"},
-        "clk_tck": CLK_TCK,
-        "platform": platform.platform(),
-    }
 
 
 if __name__ == "__main__":

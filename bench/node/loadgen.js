@@ -8,13 +8,17 @@
  * The first stdout line is {"ready": true}; logs go to stderr; stdin closing ends the process.
  *
  * Ops:
- *   connect    {group, url, n, rooms?}   n clients (websocket transport, forceNew, no
- *                                        reconnection); with rooms, client j joins rooms[j % R]
+ *   connect    {group, url, n, rooms?, parallel?}
+ *              n clients (websocket transport, forceNew, no reconnection), at most `parallel`
+ *              (default 50) handshakes at a time; with rooms, client j joins rooms[j % R]
+ *   join       {group, client_rooms, parallel?}   client j of the group also joins the list
+ *              client_rooms[j] (one "join" event, a list when there are several)
  *   disconnect {group}
  *   warm       {control, groups, timeout_ms}  A emits "w" until every client of groups got one
  *   run        {control, groups, params, idle_timeout_ms, hard_timeout_ms}
  *              A runs its emit loop ("bench:run" with params); every "m" is counted per client,
- *              latency = receive wall time - payload t, losses by seq. Returns when every
+ *              latency = receive wall time - payload t, losses by seq; broadcast seq goes to
+ *              params.rooms[seq % R] (everyone without rooms). Returns when every
  *              expected delivery arrived, or nothing arrived for idle_timeout_ms after A's ack,
  *              or hard_timeout_ms passed.
  *
@@ -56,10 +60,7 @@ function emitWithAck(socket, event, payload, timeoutMs) {
 
 function makeClient(url, group) {
   const socket = newSocket(url);
-  // Listen for the outcome now: the socket may connect before anyone awaits it.
-  const connected = onceConnected(socket);
-  connected.catch(() => {});
-  const client = { socket, group, room: null, disconnects: 0, connected };
+  const client = { socket, group, rooms: [], disconnects: 0 };
   socket.on("m", (d) => {
     const run = currentRun;
     if (run === null) return;
@@ -76,17 +77,20 @@ function makeClient(url, group) {
       run.unexpected++;
       return;
     }
-    if (state.roomIndex >= 0 && seq % run.nRooms !== state.roomIndex) {
+    if (run.nRooms && !state.roomIndexes.includes(seq % run.nRooms)) {
       run.unexpected++;
       return;
     }
-    if (state.seen[seq]) {
+    const bit = 1 << (seq & 7);
+    if (state.seen[seq >> 3] & bit) {
       run.duplicates++;
       return;
     }
-    state.seen[seq] = 1;
+    state.seen[seq >> 3] |= bit;
     state.got++;
-    if (run.received < run.latencies.length) run.latencies[run.received] = now - d.t;
+    const latency = now - d.t;
+    if (run.received < run.latencies.length) run.latencies[run.received] = latency;
+    if (latency > run.seqMax[seq]) run.seqMax[seq] = latency;
     run.received++;
     if (run.received === run.expected && run.resolveComplete) run.resolveComplete();
   });
@@ -94,6 +98,7 @@ function makeClient(url, group) {
     const warm = currentWarm;
     if (warm !== null && d.k === warm.k && client.warmK !== warm.k) {
       client.warmK = warm.k;
+      warm.lastArrival = nowMs();
       warm.pending--;
       if (warm.pending === 0) warm.resolve();
     }
@@ -117,6 +122,15 @@ async function mapLimit(items, limit, fn) {
   });
   await Promise.all(workers);
   return results;
+}
+
+async function joinRooms(client, rooms) {
+  if (!rooms || rooms.length === 0) return;
+  // One room as a string (as a plain app does), several as one list.
+  const arg = rooms.length === 1 ? rooms[0] : rooms;
+  const ok = await emitWithAck(client.socket, "join", arg, 20000);
+  if (ok !== true) throw new Error(`join ${JSON.stringify(arg)} answered ${JSON.stringify(ok)}`);
+  client.rooms.push(...rooms);
 }
 
 function clientsOf(names) {
@@ -149,20 +163,26 @@ const ops = {
     return { now: nowMs() };
   },
 
-  async connect({ group, url, n, rooms }) {
+  async connect({ group, url, n, rooms, parallel }) {
     if (groups.has(group)) throw new Error(`group ${group} exists`);
     const started = nowMs();
-    const clients = Array.from({ length: n }, () => makeClient(url, group));
+    const clients = [];
     groups.set(group, clients);
-    await mapLimit(clients, 50, async (client, j) => {
-      await client.connected;
-      if (rooms && rooms.length) {
-        client.room = rooms[j % rooms.length];
-        const ok = await emitWithAck(client.socket, "join", client.room, 10000);
-        if (ok !== true) throw new Error(`join ${client.room} answered ${JSON.stringify(ok)}`);
-      }
+    // Bounded: thousands of simultaneous handshakes would time out on a busy server.
+    await mapLimit(Array.from({ length: n }), parallel || 50, async (_, j) => {
+      const client = makeClient(url, group);
+      clients.push(client);
+      await onceConnected(client.socket);
+      if (rooms && rooms.length) await joinRooms(client, [rooms[j % rooms.length]]);
     });
     return { connected: n, ms: nowMs() - started };
+  },
+
+  async join({ group, client_rooms, parallel }) {
+    const clients = clientsOf([group]);
+    const started = nowMs();
+    await mapLimit(clients, parallel || 50, (client, j) => joinRooms(client, client_rooms[j]));
+    return { joined: clients.length, ms: nowMs() - started };
   },
 
   async disconnect({ group }) {
@@ -183,12 +203,18 @@ const ops = {
     while (nowMs() < deadline) {
       attempts++;
       const k = Math.floor(Math.random() * 1e9);
-      const warm = { k, pending: clients.length, resolve: null };
+      const warm = { k, pending: clients.length, resolve: null, lastArrival: 0 };
       const done = new Promise((resolve) => (warm.resolve = resolve));
       currentWarm = warm;
       if (warm.pending === 0) warm.resolve();
       await emitWithAck(socket, "bench:warm", { k }, 10000);
-      const ok = await Promise.race([done.then(() => true), sleep(300).then(() => false)]);
+      warm.lastArrival = nowMs();
+      // Try again once nothing arrived for 300 ms (a subscription not in place yet); a big
+      // fan-out still arriving is waited for.
+      let ok = false;
+      while (!ok && nowMs() - warm.lastArrival < 300) {
+        ok = await Promise.race([done.then(() => true), sleep(50).then(() => false)]);
+      }
       currentWarm = null;
       if (ok) return { attempts };
     }
@@ -215,15 +241,26 @@ const ops = {
       latencies: null,
       resolveComplete: null,
     };
+    const roomIndex = new Map(rooms.map((room, i) => [room, i]));
+    const perRoom = (i) => Math.floor(count / nRooms) + (i < count % nRooms ? 1 : 0);
     for (const client of clients) {
-      const roomIndex = nRooms ? rooms.indexOf(client.room) : -1;
-      if (nRooms && roomIndex < 0) throw new Error(`client room ${client.room} not in run rooms`);
       let expected = count;
-      if (nRooms) expected = Math.floor(count / nRooms) + (roomIndex < count % nRooms ? 1 : 0);
-      client.state = { run, roomIndex, seen: new Uint8Array(count), got: 0, expected };
+      const roomIndexes = [];
+      if (nRooms) {
+        expected = 0;
+        for (const room of new Set(client.rooms)) {
+          const i = roomIndex.get(room);
+          if (i === undefined) throw new Error(`client room ${room} not in run rooms`);
+          roomIndexes.push(i);
+          expected += perRoom(i);
+        }
+      }
+      const seen = new Uint8Array((count + 7) >> 3);
+      client.state = { run, roomIndexes, seen, got: 0, expected };
       run.expected += expected;
     }
     run.latencies = new Float64Array(run.expected);
+    run.seqMax = new Float64Array(count); // the slowest delivery of each broadcast
     const complete = new Promise((resolve) => (run.resolveComplete = resolve));
     if (run.expected === 0) run.resolveComplete();
     currentRun = run;
@@ -287,6 +324,8 @@ const ops = {
       first_send: ack ? ack.first_send : null,
       last_send: ack ? ack.last_send : null,
       last_recv: run.lastRecv,
+      // per broadcast, for runs short enough to list: which broadcasts were slow
+      seq_max_ms: count <= 1000 ? Array.from(run.seqMax, (v) => Math.round(v * 10) / 10) : null,
       latency_ms: {
         mean: lat.length ? sum / lat.length : null,
         p50: percentile(lat, 0.5),

@@ -2,11 +2,14 @@
 /*
  * One Node socket.io 4.8 server of the benchmark cluster, on @socket.io/redis-adapter 8.3.
  *
- *   node bench/node/server.js --port P --redis URL --role A|B [--key K]
+ *   node bench/node/server.js --port P --redis URL --role NAME [--key K] [--ping-interval S]
+ *
+ * --role only names the server in its log lines (bench/run.py: A or B); --ping-interval
+ * (seconds, default socket.io's 25) is raised by bench/scale.py, as in bench/py_server.py.
  *
  * Modules come from tests/interop/node/node_modules (bench/run.py sets NODE_PATH).
  * The events and the emit loop mirror bench/py_server.py:
- *   join room          -> socket.join(room), ack true                  (namespace "/")
+ *   join room|[rooms]  -> socket.join(room(s)), ack true               (namespace "/")
  *   bench:warm {k}     -> io.emit("w", {k}), ack true     (control client, namespace "/bench")
  *   bench:run {...}    -> io.emit / io.to(room).emit("m", {seq, t, pad}) back to back or paced,
  *                         ack {first_send, last_send, count}
@@ -49,6 +52,7 @@ async function main() {
   const io = new Server(httpServer, {
     adapter: createAdapter(pub, sub, { key: args.key }),
     cors: { origin: "*" },
+    ...(args["ping-interval"] ? { pingInterval: Number(args["ping-interval"]) * 1000 } : {}),
   });
 
   io.on("connection", (socket) => {

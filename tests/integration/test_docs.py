@@ -11,7 +11,15 @@ from pathlib import Path
 
 from support.doc_blocks import ROOT
 
-PAGES = ["quickstart", "migration", "node-interop", "deployment", "operations", "changelog"]
+PAGES = [
+    "quickstart",
+    "migration",
+    "node-interop",
+    "deployment",
+    "operations",
+    "performance",
+    "changelog",
+]
 API = ["adapters", "emitters", "remote-socket", "errors"]
 
 
