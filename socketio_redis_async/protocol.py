@@ -150,14 +150,16 @@ def _describe(value: Any) -> str:
     return f"of type {type(value).__name__}"
 
 
-def _room_list(value: Any, what: str) -> tuple[Room, ...]:
+def _room_list(value: Any, what: str, field: str = "") -> tuple[Room, ...]:
+    """A list of room names; ``what + field`` names it in an error (joined only then: this
+    runs for every broadcast received)."""
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ProtocolError(f"{what} must be an array")
+        raise ProtocolError(f"{what}{field} must be an array")
     for room in value:
         if isinstance(room, bool) or not isinstance(room, (str, int, float)):
-            raise ProtocolError(f"{what} holds a {type(room).__name__}, not a room name")
+            raise ProtocolError(f"{what}{field} holds a {type(room).__name__}, not a room name")
     return tuple(value)
 
 
@@ -194,12 +196,19 @@ class Target:
     @classmethod
     def from_wire(cls, value: Any, what: str = "opts") -> Target:
         opts = _map(value, what)
-        flags = opts.get("flags")
-        return cls(
-            rooms=_room_list(opts.get("rooms"), f"{what}.rooms"),
-            except_rooms=_room_list(opts.get("except"), f"{what}.except"),
-            flags=_map(flags, f"{what}.flags") if flags is not None else {},
+        # Most broadcasts name no room and exclude none: no call for those.
+        rooms = opts.get("rooms")
+        rooms = () if rooms is None or rooms == [] else _room_list(rooms, what, ".rooms")
+        excluded = opts.get("except")
+        excluded = (
+            () if excluded is None or excluded == [] else _room_list(excluded, what, ".except")
         )
+        flags = opts.get("flags")
+        if flags is None:
+            flags = {}
+        elif not isinstance(flags, dict):
+            raise ProtocolError(f"{what}.flags must be a map")
+        return cls(rooms, excluded, flags)
 
 
 def _event_packet(value: Any, what: str) -> tuple[list[Any], str | None]:
@@ -214,7 +223,10 @@ def _event_packet(value: Any, what: str) -> tuple[list[Any], str | None]:
         raise ProtocolError(f"{what}.data[0] (the event name) must be a string")
     # A packet ``id`` (Node's connection-state-recovery socket.emit with ack) is not carried
     # over: the ack could only reach the sending server's own socket, never one of ours.
-    return data, _optional_str(packet.get("nsp"), f"{what}.nsp")
+    nsp = packet.get("nsp")
+    if nsp is not None and not isinstance(nsp, str):
+        raise ProtocolError(f"{what}.nsp must be a string")
+    return data, nsp
 
 
 # --- broadcasts (key#nsp#...) --------------------------------------------------------------
@@ -255,7 +267,7 @@ def decode_broadcast(parser: Parser, payload: bytes) -> Broadcast:
         raise ProtocolError("a broadcast must be an array [uid, packet, opts]")
     uid, packet, opts = message
     data, nsp = _event_packet(packet, "packet")
-    return Broadcast(uid=_str(uid, "uid"), nsp=nsp or "/", data=data, target=Target.from_wire(opts))
+    return Broadcast(_str(uid, "uid"), nsp or "/", data, Target.from_wire(opts))
 
 
 # --- requests (key-request#nsp#) -----------------------------------------------------------
