@@ -463,6 +463,22 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
                 f"({self._options.max_message_size})"
             )
 
+    def _oversized(self, channel: bytes, payload: bytes) -> bool:
+        """Whether an incoming message is over ``max_message_size`` (then counted, logged)."""
+        if len(payload) <= self._options.max_message_size:
+            return False
+        self._counters.dropped_oversized += 1
+        self.logger.warning(
+            "Dropped a %d-byte message on %r: larger than max_message_size", len(payload), channel
+        )
+        return True
+
+    def _dropped_malformed(self, channel: bytes, payload: bytes, exc: ProtocolError) -> None:
+        self._counters.dropped_malformed += 1
+        self.logger.warning(
+            "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
+        )
+
     async def _handle_incoming(
         self,
         channel: bytes,
@@ -471,21 +487,12 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
     ) -> None:
         """Run a transport's handler for one message: oversized and malformed messages are
         counted, logged and dropped, never raised into the reader."""
-        if len(payload) > self._options.max_message_size:
-            self._counters.dropped_oversized += 1
-            self.logger.warning(
-                "Dropped a %d-byte message on %r: larger than max_message_size",
-                len(payload),
-                channel,
-            )
+        if self._oversized(channel, payload):
             return
         try:
             await handle()
         except ProtocolError as exc:
-            self._counters.dropped_malformed += 1
-            self.logger.warning(
-                "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
-            )
+            self._dropped_malformed(channel, payload, exc)
 
     async def _deliver_broadcast(
         self, namespace: str, data: list[Any], target: p.Target, *, js_rendering: bool

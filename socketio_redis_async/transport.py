@@ -64,8 +64,9 @@ else:
 # INFO could not be read (e.g. an ACL user without +info): do not ask again this episode.
 _UNKNOWN_STATE = ServerState(run_id=None, disconnections=None)
 
-# channel, payload, matched pattern (None for a plain channel message)
-MessageHandler = Callable[[bytes, bytes, "bytes | None"], Awaitable[None]]
+# channel, payload, matched pattern (None for a plain channel message); the handler returns
+# what to await for it, or None when it had nothing more to do (a coroutine function fits)
+MessageHandler = Callable[[bytes, bytes, "bytes | None"], "Awaitable[None] | None"]
 ErrorHandler = Callable[[BaseException], None]
 Queued = tuple[bytes, bytes, "asyncio.Future[None] | None"]  # channel, payload, waiter
 # Messages one cluster node did not take: redirected (MOVED/ASK, error None) or undelivered
@@ -413,7 +414,9 @@ class Subscriber:
             # still up. Only then: an ACL user without +info never sees it otherwise.
             self._server_state = await self._read_server_state() or _UNKNOWN_STATE
         try:
-            await self._on_message(channel, payload, pattern)
+            pending = self._on_message(channel, payload, pattern)
+            if pending is not None:
+                await pending
         except asyncio.CancelledError:
             raise
         except Exception:
