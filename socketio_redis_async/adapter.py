@@ -259,7 +259,11 @@ class AsyncRedisAdapter(AdapterCore):
 
     async def _publish_broadcast(self, namespace: str, data: list[Any], target: p.Target) -> None:
         payload = p.encode_broadcast(self._parser, self._uid, namespace, data, target)
-        await self._publish(self._channels_of(namespace).for_target(target.rooms), payload)
+        self._check_outgoing(payload)  # _publish, minus a coroutine on every emit
+        channels = self._channels.get(namespace) or self._channels_of(namespace)
+        await self._publisher.publish(
+            channels.for_target(target.rooms), payload, wait=self._options.strict
+        )
 
     async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
         payload = p.encode_request(self._parser, request, namespace)

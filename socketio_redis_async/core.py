@@ -338,8 +338,9 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         if not isinstance(event, str):
             raise TypeError(f"event must be a string, got {type(event).__name__}")
         namespace = namespace or "/"
-        rooms = _as_rooms(to if to is not None else room, "to")
-        except_rooms = _as_rooms(skip_sid, "skip_sid")
+        to = to if to is not None else room
+        rooms = () if to is None else _as_rooms(to, "to")
+        except_rooms = () if skip_sid is None else _as_rooms(skip_sid, "skip_sid")
         packet_data = [event, *_as_args(data)]
         if callback is not None:
             await self._emit_with_callback(
@@ -352,11 +353,13 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         if compress is not None:
             flags["compress"] = bool(compress)
         target = p.Target(rooms, except_rooms, flags)
-        if not (local or ignore_queue or self._is_local_sid(namespace, rooms)):
+        if not (local or ignore_queue or (rooms and self._is_local_sid(namespace, rooms))):
             await self._publish_broadcast(namespace, packet_data, target)
-        if self.server is not None:
-            targets = select_targets(self.rooms.get(namespace), rooms, except_rooms)
-            await send_event(self.server, namespace, packet_data, targets, self._queue_limit)
+        namespace_rooms = self.rooms.get(namespace)
+        if self.server is not None and namespace_rooms:
+            targets = select_targets(namespace_rooms, rooms, except_rooms)
+            if targets:
+                await send_event(self.server, namespace, packet_data, targets, self._queue_limit)
 
     async def _emit_with_callback(
         self,

@@ -12,10 +12,11 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from .errors import ProtocolError
-from .parser import JSON, Parser
+from .parser import JSON, MSGPACK, MsgpackParser, Parser
 
 __all__ = [
     "EMITTER_UID",
@@ -244,7 +245,28 @@ class Broadcast:
 
 def encode_broadcast(parser: Parser, uid: str, nsp: str, data: list[Any], target: Target) -> bytes:
     """Bytes identical to ``@socket.io/redis-adapter`` 8.3 for the same broadcast."""
+    if type(parser) is MsgpackParser:
+        head, nsp_entry = _msgpack_frame(uid, nsp)
+        if target.rooms or target.except_rooms or target.flags:
+            opts = parser.encode(target.to_wire())
+        else:
+            opts = _MSGPACK_NO_TARGET
+        return b"".join((head, parser.encode(data), nsp_entry, opts))
     return parser.encode([uid, {"type": EVENT, "data": data, "nsp": nsp}, target.to_wire()])
+
+
+# msgpack concatenates: the message is its fixed parts, packed once, around the packed data.
+# Packing only ``data`` per emit is about 3x cheaper than packing the whole message.
+_MSGPACK_NO_TARGET = MSGPACK.encode(Target().to_wire())
+
+
+@lru_cache(maxsize=256)  # a server has one uid and a few namespaces (dynamic ones: many)
+def _msgpack_frame(uid: str, nsp: str) -> tuple[bytes, bytes]:
+    """What precedes ``data`` in a broadcast (``[uid, {type: 2, data:``) and what follows
+    it before the opts (``nsp: <nsp>}``), as ``encode_broadcast``'s generic form packs them."""
+    pack = MSGPACK.encode
+    head = b"\x93" + pack(uid) + b"\x83" + pack("type") + pack(EVENT) + pack("data")
+    return head, pack("nsp") + pack(nsp)
 
 
 def encode_emitter_broadcast(parser: Parser, nsp: str, data: list[Any], target: Target) -> bytes:

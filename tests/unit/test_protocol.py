@@ -997,3 +997,30 @@ def test_broadcast_round_trip(
     decoded = decode_broadcast(MSGPACK, encode_broadcast(MSGPACK, uid, nsp, data, target))
     assert decoded == Broadcast(uid, nsp, data, target)
     assert [type(r) for r in decoded.target.rooms] == [type(r) for r in rooms]
+
+
+@PROPERTY
+@given(
+    uid=st.text(max_size=40),
+    nsp=st.text(max_size=40),
+    event=st.text(max_size=10),
+    args=st.lists(JSONISH, max_size=5),
+    rooms=ROOMS,
+    except_rooms=ROOMS,
+    flags=FLAGS,
+)
+def test_broadcast_encoding_in_parts_is_the_whole_message_packed(
+    uid: str,
+    nsp: str,
+    event: str,
+    args: list[Any],
+    rooms: list[Any],
+    except_rooms: list[Any],
+    flags: dict[str, Any],
+) -> None:
+    # encode_broadcast packs only the data per call around fixed parts packed once: the
+    # bytes must be those of packing [uid, packet, opts] whole, for any uid and namespace.
+    target = Target(tuple(rooms), tuple(except_rooms), flags)
+    data = [event, *args]
+    whole = MSGPACK.encode([uid, {"type": 2, "data": data, "nsp": nsp}, target.to_wire()])
+    assert encode_broadcast(MSGPACK, uid, nsp, data, target) == whole
