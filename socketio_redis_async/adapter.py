@@ -332,7 +332,8 @@ class AsyncRedisAdapter(AdapterCore):
         self, channel: bytes, payload: bytes, namespace: str, prefix_length: int
     ) -> Awaitable[None] | None:
         """Drop what needs no decoding (see :meth:`_route`), else the delivery to run."""
-        if self._oversized(channel, payload):
+        if len(payload) > self._options.max_message_size:
+            self._dropped_oversized(channel, payload)
             return None
         room_name = channel[prefix_length:-1]
         if room_name and not self._has_room(namespace, room_name):

@@ -466,15 +466,11 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
                 f"({self._options.max_message_size})"
             )
 
-    def _oversized(self, channel: bytes, payload: bytes) -> bool:
-        """Whether an incoming message is over ``max_message_size`` (then counted, logged)."""
-        if len(payload) <= self._options.max_message_size:
-            return False
+    def _dropped_oversized(self, channel: bytes, payload: bytes) -> None:
         self._counters.dropped_oversized += 1
         self.logger.warning(
             "Dropped a %d-byte message on %r: larger than max_message_size", len(payload), channel
         )
-        return True
 
     def _dropped_malformed(self, channel: bytes, payload: bytes, exc: ProtocolError) -> None:
         self._counters.dropped_malformed += 1
@@ -490,7 +486,8 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
     ) -> None:
         """Run a transport's handler for one message: oversized and malformed messages are
         counted, logged and dropped, never raised into the reader."""
-        if self._oversized(channel, payload):
+        if len(payload) > self._options.max_message_size:
+            self._dropped_oversized(channel, payload)
             return
         try:
             await handle()

@@ -264,8 +264,7 @@ class Subscriber:
                 continue
             failures = 0
             self._last_activity = time.monotonic()
-            for response in responses:
-                await self._dispatch(response)
+            await self._dispatch(responses)
 
     async def _read(self) -> list[Any]:
         """The raw replies the PubSub connection has ready, at least one (waiting for it),
@@ -388,40 +387,47 @@ class Subscriber:
             )
         self._connected = True
 
-    async def _dispatch(self, response: Any) -> None:
-        if not isinstance(response, list) or not response:
-            return  # a PONG (RESP3 answers PING in subscribed mode with a plain reply)
-        kind = response[0]
-        if kind == b"pmessage" and len(response) == 4:
-            pattern, channel, payload = response[1], response[2], response[3]
-        elif kind == b"message" and len(response) == 3:
-            pattern, channel, payload = None, response[1], response[2]
-        elif kind in (b"subscribe", b"psubscribe"):
+    async def _dispatch(self, responses: list[Any]) -> None:
+        """Hand each message to the handler, in order, and the other replies to
+        :meth:`_control`: one coroutine per batch, none per message."""
+        on_message = self._on_message
+        for response in responses:
+            if not isinstance(response, list):
+                continue  # a PONG (RESP3 answers PING in subscribed mode with a plain reply)
+            size = len(response)
+            if size == 4 and response[0] == b"pmessage":
+                pattern, channel, payload = response[1], response[2], response[3]
+            elif size == 3 and response[0] == b"message":
+                pattern, channel, payload = None, response[1], response[2]
+            else:
+                await self._control(response)
+                continue
+            self._counters.received += 1
+            if self._backlog.count(len(payload)) and self._server_state is None:
+                # Falling behind: take Redis's reference state now, while the connection is
+                # still up. Only then: an ACL user without +info never sees it otherwise.
+                self._server_state = await self._read_server_state() or _UNKNOWN_STATE
+            try:
+                pending = on_message(channel, payload, pattern)
+                if pending is not None:
+                    await pending
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A handler bug must cost one message, never the listener.
+                self._logger.exception("Error handling a message on %r; message dropped", channel)
+
+    async def _control(self, response: list[Any]) -> None:
+        """A (un)subscribe confirmation; anything else is ignored."""
+        kind = response[0] if response else None
+        if kind in (b"subscribe", b"psubscribe"):
             future = self._confirmations.pop((kind.decode(), response[1]), None)
             if future is None:
                 await self._restored()  # redis-py replayed our subscriptions on a new connection
             elif not future.done():
                 future.set_result(None)
-            return
         elif kind in (b"unsubscribe", b"punsubscribe"):
             await self._pubsub.handle_message(response)  # redis-py's own bookkeeping
-            return
-        else:
-            return
-        self._counters.received += 1
-        if self._backlog.count(len(payload)) and self._server_state is None:
-            # Falling behind: take Redis's reference state now, while the connection is
-            # still up. Only then: an ACL user without +info never sees it otherwise.
-            self._server_state = await self._read_server_state() or _UNKNOWN_STATE
-        try:
-            pending = self._on_message(channel, payload, pattern)
-            if pending is not None:
-                await pending
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A handler bug must cost one message, never the listener.
-            self._logger.exception("Error handling a message on %r; message dropped", channel)
 
     async def _watch(self) -> None:
         """PING an idle connection; replace it if nothing at all came back in time.
