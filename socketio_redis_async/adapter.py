@@ -295,16 +295,30 @@ class AsyncRedisAdapter(AdapterCore):
         pattern subscription, costs no coroutine at all: on an emitting server that is every
         message the subscriber reads.
         """
-        if pattern is not None:
-            broadcast_route = self._broadcast_routes.get(pattern)
-            if broadcast_route is None:
-                return None  # a namespace just unsubscribed
-            return self._broadcast_arrived(channel, payload, *broadcast_route)
-        route = self._routes.get(channel)
-        if route is None:
+        if pattern is None:
+            route = self._routes.get(channel)
+            if route is None:
+                return None
+            namespace, handler = route
+            return self._handle_incoming(
+                channel, payload, lambda: handler(namespace, channel, payload)
+            )
+        broadcast_route = self._broadcast_routes.get(pattern)
+        if broadcast_route is None:
+            return None  # a namespace just unsubscribed
+        namespace, prefix_length = broadcast_route
+        if len(payload) > self._options.max_message_size:
+            self._dropped_oversized(channel, payload)
             return None
-        namespace, handler = route
-        return self._handle_incoming(channel, payload, lambda: handler(namespace, channel, payload))
+        room_name = channel[prefix_length:-1]
+        if room_name and not self._has_room(namespace, room_name):
+            self._counters.dropped_unknown_room += 1
+            return None  # a room this server lacks: dropped before decoding
+        if self.server is None or namespace not in self.rooms:
+            return None
+        if self._own_prefix and payload.startswith(self._own_prefix):
+            return None  # our own publication, echoed by the pattern subscription
+        return self._on_broadcast(namespace, channel, payload)
 
     async def _on_redis_message(
         self, channel: bytes, payload: bytes, pattern: bytes | None
@@ -327,23 +341,6 @@ class AsyncRedisAdapter(AdapterCore):
             return True
         _, number = p.room_from_channel_suffix(name)
         return number is not None and number in rooms
-
-    def _broadcast_arrived(
-        self, channel: bytes, payload: bytes, namespace: str, prefix_length: int
-    ) -> Awaitable[None] | None:
-        """Drop what needs no decoding (see :meth:`_route`), else the delivery to run."""
-        if len(payload) > self._options.max_message_size:
-            self._dropped_oversized(channel, payload)
-            return None
-        room_name = channel[prefix_length:-1]
-        if room_name and not self._has_room(namespace, room_name):
-            self._counters.dropped_unknown_room += 1
-            return None  # a room this server lacks: dropped before decoding
-        if self.server is None or namespace not in self.rooms:
-            return None
-        if self._own_prefix and payload.startswith(self._own_prefix):
-            return None  # our own publication, echoed by the pattern subscription
-        return self._on_broadcast(namespace, channel, payload)
 
     async def _on_broadcast(self, namespace: str, channel: bytes, payload: bytes) -> None:
         try:

@@ -341,7 +341,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         to = to if to is not None else room
         rooms = () if to is None else _as_rooms(to, "to")
         except_rooms = () if skip_sid is None else _as_rooms(skip_sid, "skip_sid")
-        packet_data = [event, *_as_args(data)]
+        packet_data = [event] if data is None else [event, *_as_args(data)]
         if callback is not None:
             await self._emit_with_callback(
                 namespace, packet_data, rooms, except_rooms, callback, local or ignore_queue

@@ -521,14 +521,16 @@ class Publisher:
                 raise PublishError("Redis is unavailable; the publish queue is full")
             return
         future = asyncio.get_running_loop().create_future() if wait else None
-        self._queue.append((channel, payload, future))
-        self._idle.clear()
-        self._wakeup.set()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_forever(), name="redis-writer")
+        queue = self._queue
+        queue.append((channel, payload, future))
+        if len(queue) == 1:  # else the writer was woken up already and has not taken them
+            self._idle.clear()
+            self._wakeup.set()
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write_forever(), name="redis-writer")
         if future is not None:
             await future
-        elif len(self._queue) % 1024 == 0:
+        elif len(queue) % 1024 == 0:
             await asyncio.sleep(0)  # an emit loop that never yields still lets batches go
 
     def _stalled(self) -> bool:
