@@ -56,11 +56,14 @@ class CommonOptions(Protocol):
     def max_client_queue(self) -> int: ...
 
 
-def _as_args(data: Any) -> list[Any]:
-    """python-socketio's convention: a tuple is several arguments, None is none."""
+def _packet_data(event: str, data: Any) -> list[Any]:
+    """``[event, *args]`` by python-socketio's convention: a tuple is several arguments,
+    None is none."""
+    if data is None:
+        return [event]
     if isinstance(data, tuple):
-        return list(data)
-    return [] if data is None else [data]
+        return [event, *data]
+    return [event, data]
 
 
 def _as_rooms(value: Any, name: str) -> tuple[p.Room, ...]:
@@ -341,7 +344,7 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         to = to if to is not None else room
         rooms = () if to is None else _as_rooms(to, "to")
         except_rooms = () if skip_sid is None else _as_rooms(skip_sid, "skip_sid")
-        packet_data = [event] if data is None else [event, *_as_args(data)]
+        packet_data = _packet_data(event, data)
         if callback is not None:
             await self._emit_with_callback(
                 namespace, packet_data, rooms, except_rooms, callback, local or ignore_queue
