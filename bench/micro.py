@@ -1,6 +1,6 @@
 """Micro-benchmarks of the adapter's hot paths (pyperf).
 
-    .venv/bin/python bench/micro.py --fast -q              # every benchmark, about 4 minutes
+    .venv/bin/python bench/micro.py --fast -q              # every benchmark, about 6 minutes
     .venv/bin/python bench/micro.py -o micro.json          # pyperf's full run, kept as JSON
     .venv/bin/python bench/micro.py --fast --only 'fanout*'   # a subset (glob on the names)
     .venv/bin/python -m pyperf compare_to old.json new.json   # before/after an optimisation
