@@ -1,24 +1,38 @@
 """Micro-benchmarks of the adapter's hot paths (pyperf).
 
-    .venv/bin/python bench/micro.py --fast -q              # every benchmark, about 4 minutes
+    .venv/bin/python bench/micro.py --fast -q              # every benchmark, about 6 minutes
     .venv/bin/python bench/micro.py -o micro.json          # pyperf's full run, kept as JSON
     .venv/bin/python bench/micro.py --fast --only 'fanout*'   # a subset (glob on the names)
     .venv/bin/python -m pyperf compare_to old.json new.json   # before/after an optimisation
 
 Benchmarks (payload: the cluster benchmark's ``{"seq", "t", "pad"}``, about 100 bytes):
   encode broadcast [all|room]      ``protocol.encode_broadcast`` with the adapter's parser
+  decode broadcast                 ``protocol.decode_broadcast``: unpack and validate
+  js rendering scan                ``MsgpackParser.needs_js_rendering`` on a broadcast
+  emit x100                        the emitting server's whole work for 100 ``sio.emit`` to
+                                   a namespace it has no client in: encode, queue, one
+                                   pipelined batch and its replies, then reading and dropping
+                                   the 100 echoes the pattern subscription sends back
+  publish x100                     ``transport.Publisher`` alone: 100 ``publish`` + ``flush``
+  receive echo x100                100 of the server's own broadcasts read by its subscriber
+                                   and dropped undecoded (what an emitting server reads back)
+  receive N=1 x100                 100 broadcasts of another server read, decoded and
+                                   delivered to 1 socket (the receiving server of the S1
+                                   scenario)
   dispatch N=...                   ``adapter._on_redis_message`` for a broadcast from another
                                    server: decode, select the targets, deliver to N sockets
   dispatch room-miss N=1000        a broadcast for a room this server lacks (dropped undecoded)
   fanout ours N=...                ``local.select_targets`` + ``local.send_event`` to N sockets
   fanout stock N=...               python-socketio's ``AsyncManager.emit`` to the same N sockets
 
-The servers are real ``socketio.AsyncServer``s; ours has a real ``AsyncRedisAdapter``, started
-against a private redis-server (so it holds its routes and subscriptions as in production);
-the stock one a plain ``socketio.AsyncManager``. Their N clients are real
-``engineio.async_socket.AsyncSocket`` objects in ``sio.eio.sockets``, registered through the
-manager's ``pre_connect``/``connect`` (REDIS-PY-NOTES 5.6): delivery ends in each socket's
-queue, which is emptied, untimed, after every iteration.
+The ``x100`` benchmarks go through a real redis-server (one round trip per 100 messages);
+the messages they receive are published on a raw socket, so besides Redis only the
+adapter's work is timed. The servers are real ``socketio.AsyncServer``s; ours has a real
+``AsyncRedisAdapter``, started against a private redis-server (so it holds its routes and
+subscriptions as in production); the stock one a plain ``socketio.AsyncManager``. Their N
+clients are real ``engineio.async_socket.AsyncSocket`` objects in ``sio.eio.sockets``,
+registered through the manager's ``pre_connect``/``connect`` (REDIS-PY-NOTES 5.6): delivery
+ends in each socket's queue, which is emptied, untimed, after every iteration.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import fnmatch
+import logging
 import os
 import shutil
 import socket
@@ -37,6 +52,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 from engineio.async_socket import AsyncSocket
 
@@ -52,9 +68,12 @@ from socketio_redis_async import (
     local,
     protocol,
 )
+from socketio_redis_async.metrics import Counters
 from socketio_redis_async.parser import MSGPACK
+from socketio_redis_async.transport import Publisher
 
 SIZES = (10, 100, 1000)
+BATCH = 100  # messages per timed operation of the ``x100`` benchmarks
 PAD = "x" * 55  # the cluster benchmark's 100-byte payload
 OTHER_UID = "other1"  # the uid of the (imaginary) server that published the broadcast
 
@@ -130,9 +149,12 @@ def close_fixtures() -> None:
     """Stop the adapters' reader tasks before the worker exits."""
     if _loop is None:
         return
-    for (kind, _), (sio, _) in _cache.items():
+    for (kind, _), (owner, client) in _cache.items():
         if kind == "ours":
-            _loop.run_until_complete(sio.manager.aclose())
+            _loop.run_until_complete(owner.manager.aclose())
+        elif kind == "publisher":
+            _loop.run_until_complete(owner.aclose())
+            _loop.run_until_complete(client.aclose())
     _loop.close()
 
 
@@ -212,6 +234,122 @@ def bench_fanout_stock(loops: int, n: int) -> float:
     return timed_async(loops, op, sockets)
 
 
+def broadcast_bytes(uid: str = OTHER_UID) -> bytes:
+    """A broadcast to a whole namespace as server ``uid`` publishes it."""
+    return protocol.encode_broadcast(MSGPACK, uid, "/", ["m", payload()], protocol.Target())
+
+
+def bench_decode(loops: int) -> float:
+    message = broadcast_bytes()
+    decode = protocol.decode_broadcast
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        decode(MSGPACK, message)
+    return time.perf_counter() - t0
+
+
+def bench_js_scan(loops: int) -> float:
+    message = broadcast_bytes()
+    scan = MSGPACK.needs_js_rendering
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        scan(message)
+    return time.perf_counter() - t0
+
+
+async def until_received(mgr: AsyncRedisAdapter, count: int) -> None:
+    """Yield to the adapter's reader until its subscriber has read ``count`` messages.
+
+    The reader handles everything it read before it yields, so a count reached means that
+    every message was also dispatched (or dropped)."""
+    while mgr.stats()["received"] < count:  # noqa: ASYNC110 - nothing to wait on
+        await asyncio.sleep(0)
+
+
+def bench_emit(loops: int, redis_url: str) -> float:
+    sio, _ = ours(0, redis_url)
+    mgr = sio.manager
+    data = payload()
+
+    async def run() -> float:
+        total = 0.0
+        clock = time.perf_counter
+        for _ in range(loops):
+            expected = mgr.stats()["received"] + BATCH
+            t0 = clock()
+            for _ in range(BATCH):
+                await sio.emit("m", data)
+            await mgr.flush()
+            await until_received(mgr, expected)
+            total += clock() - t0
+        return total
+
+    return loop().run_until_complete(run())
+
+
+def bench_publish(loops: int, redis_url: str) -> float:
+    key = ("publisher", 0)
+    if key not in _cache:
+        client = aioredis.Redis.from_url(redis_url)
+        publisher = Publisher(
+            client, logger=logging.getLogger("micro"), on_error=print, counters=Counters()
+        )
+        _cache[key] = (publisher, client)
+    publisher = _cache[key][0]
+    channel = f"micro-{os.getpid()}-nobody#/#".encode()
+    message = broadcast_bytes()
+
+    async def run() -> float:
+        total = 0.0
+        clock = time.perf_counter
+        for _ in range(loops):
+            t0 = clock()
+            for _ in range(BATCH):
+                await publisher.publish(channel, message)
+            await publisher.flush()
+            total += clock() - t0
+        return total
+
+    return loop().run_until_complete(run())
+
+
+def bench_receive(loops: int, n: int, redis_url: str) -> float:
+    """``n`` = 0: the server's own echoes; else another server's broadcasts to n sockets."""
+    sio, sockets = ours(n, redis_url)
+    mgr = sio.manager
+    channel = protocol.Channels(mgr.prefix, "/").broadcast
+    message = broadcast_bytes(mgr.uid if n == 0 else OTHER_UID)
+    command = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+        len(channel),
+        channel,
+        len(message),
+        message,
+    )
+    blob = command * BATCH
+    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+
+    async def run() -> float:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        total = 0.0
+        clock = time.perf_counter
+        for _ in range(loops):
+            expected = mgr.stats()["received"] + BATCH
+            t0 = clock()
+            writer.write(blob)
+            await until_received(mgr, expected)
+            total += clock() - t0
+            replies = 0  # untimed: the raw publisher's own replies
+            while replies < BATCH:
+                replies += (await reader.readuntil(b"\r\n")).count(b"\r\n")
+            if n and sum(sock.queue.qsize() for sock in sockets) != n * BATCH:
+                raise RuntimeError("receive: a broadcast was not delivered")
+            drain(sockets)
+        writer.close()
+        return total
+
+    return loop().run_until_complete(run())
+
+
 # --- a private redis-server for the adapter (started by the pyperf parent) -----------------
 
 
@@ -269,6 +407,12 @@ def main() -> None:
     benchmarks: list[tuple[str, Callable[..., float], tuple[Any, ...]]] = [
         ("encode broadcast all", bench_encode, (None,)),
         ("encode broadcast room", bench_encode, ("room-3",)),
+        ("decode broadcast", bench_decode, ()),
+        ("js rendering scan", bench_js_scan, ()),
+        ("emit x100", bench_emit, (url,)),
+        ("publish x100", bench_publish, (url,)),
+        ("receive echo x100", bench_receive, (0, url)),
+        ("receive N=1 x100", bench_receive, (1, url)),
         *((f"dispatch N={n}", bench_dispatch, (n, url, False)) for n in SIZES),
         ("dispatch room-miss N=1000", bench_dispatch, (1000, url, True)),
     ]

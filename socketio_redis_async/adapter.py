@@ -9,7 +9,7 @@ one batching publisher (:mod:`.transport`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,7 +22,7 @@ from redis.exceptions import (
 
 from . import protocol as p
 from .core import AdapterCore
-from .errors import ConnectionFailedError
+from .errors import ConnectionFailedError, ProtocolError
 from .options import build_options, create_clients, redacted
 from .parser import MsgpackParser
 from .slow_clients import DEFAULT_MAX_CLIENT_QUEUE
@@ -150,7 +150,7 @@ class AsyncRedisAdapter(AdapterCore):
         )
         self._subscriber = Subscriber(
             sub,
-            self._on_redis_message,
+            self._route,
             logger=self.logger,
             on_error=self._report_error,
             counters=self._counters,
@@ -158,6 +158,8 @@ class AsyncRedisAdapter(AdapterCore):
         )
         self._classic_options = options
         self._channels: dict[str, p.Channels] = {}
+        # pattern -> (namespace, length of its broadcast channel prefix); channel -> handler
+        self._broadcast_routes: dict[bytes, tuple[str, int]] = {}
         self._routes: dict[bytes, tuple[str, Callable[[str, bytes, bytes], Any]]] = {}
 
     # --- public, read-only ----------------------------------------------------------------
@@ -222,7 +224,7 @@ class AsyncRedisAdapter(AdapterCore):
     async def _subscribe_namespace(self, namespace: str) -> None:
         ch = self._channels_of(namespace)
         specific = ch.specific_response(self._uid)
-        self._routes[ch.pattern] = (namespace, self._on_broadcast)
+        self._broadcast_routes[ch.pattern] = (namespace, len(ch.broadcast))
         self._routes[ch.request] = (namespace, self._on_request_payload)
         self._routes[ch.response] = (namespace, self._on_response_payload)
         self._routes[specific] = (namespace, self._on_response_payload)
@@ -242,7 +244,8 @@ class AsyncRedisAdapter(AdapterCore):
     async def _unsubscribe_namespace(self, namespace: str) -> None:
         ch = self._channels.pop(namespace, None) or p.Channels(self.prefix, namespace)
         specific = ch.specific_response(self._uid)
-        for name in (ch.pattern, ch.request, ch.response, specific):
+        self._broadcast_routes.pop(ch.pattern, None)
+        for name in (ch.request, ch.response, specific):
             self._routes.pop(name, None)
         await self._subscriber.unsubscribe(
             patterns=[ch.pattern], channels=[ch.request, ch.response, specific]
@@ -262,7 +265,11 @@ class AsyncRedisAdapter(AdapterCore):
 
     async def _publish_broadcast(self, namespace: str, data: list[Any], target: p.Target) -> None:
         payload = p.encode_broadcast(self._parser, self._uid, namespace, data, target)
-        await self._publish(self._channels_of(namespace).for_target(target.rooms), payload)
+        self._check_outgoing(payload)  # _publish, minus a coroutine on every emit
+        channels = self._channels.get(namespace) or self._channels_of(namespace)
+        await self._publisher.publish(
+            channels.for_target(target.rooms), payload, wait=self._options.strict
+        )
 
     async def _publish_request(self, namespace: str, request: p.AnyRequest) -> None:
         payload = p.encode_request(self._parser, request, namespace)
@@ -285,14 +292,47 @@ class AsyncRedisAdapter(AdapterCore):
 
     # --- the transport: receiving ---------------------------------------------------------
 
+    def _route(
+        self, channel: bytes, payload: bytes, pattern: bytes | None
+    ) -> Awaitable[None] | None:
+        """What the subscriber runs for one message, or None for one dropped on sight.
+
+        A broadcast for a room this server lacks, or this server's own echoed back by the
+        pattern subscription, costs no coroutine at all: on an emitting server that is every
+        message the subscriber reads.
+        """
+        if pattern is None:
+            route = self._routes.get(channel)
+            if route is None:
+                return None
+            namespace, handler = route
+            return self._handle_incoming(
+                channel, payload, lambda: handler(namespace, channel, payload)
+            )
+        broadcast_route = self._broadcast_routes.get(pattern)
+        if broadcast_route is None:
+            return None  # a namespace just unsubscribed
+        namespace, prefix_length = broadcast_route
+        if len(payload) > self._options.max_message_size:
+            self._dropped_oversized(channel, payload)
+            return None
+        room_name = channel[prefix_length:-1]
+        if room_name and not self._has_room(namespace, room_name):
+            self._counters.dropped_unknown_room += 1
+            return None  # a room this server lacks: dropped before decoding
+        if self.server is None or namespace not in self.rooms:
+            return None
+        if self._own_prefix and payload.startswith(self._own_prefix):
+            return None  # our own publication, echoed by the pattern subscription
+        return self._on_broadcast(namespace, channel, payload)
+
     async def _on_redis_message(
         self, channel: bytes, payload: bytes, pattern: bytes | None
     ) -> None:
-        route = self._routes.get(pattern if pattern is not None else channel)
-        if route is None:
-            return
-        namespace, handler = route
-        await self._handle_incoming(channel, payload, lambda: handler(namespace, channel, payload))
+        """Handle one message as the subscriber does."""
+        pending = self._route(channel, payload, pattern)
+        if pending is not None:
+            await pending
 
     def _has_room(self, namespace: str, room_name: bytes) -> bool:
         """Node's ``hasRoom`` pre-filter: the string room, or its numeric reading."""
@@ -309,24 +349,18 @@ class AsyncRedisAdapter(AdapterCore):
         return number is not None and number in rooms
 
     async def _on_broadcast(self, namespace: str, channel: bytes, payload: bytes) -> None:
-        prefix_length = len(self._channels_of(namespace).broadcast)
-        room_name = channel[prefix_length:-1]
-        if room_name and not self._has_room(namespace, room_name):
-            self._counters.dropped_unknown_room += 1
-            return  # a room this server lacks: dropped before decoding
-        if self.server is None or namespace not in self.rooms:
-            return
-        if self._own_prefix and payload.startswith(self._own_prefix):
-            return  # our own publication, echoed by the pattern subscription: not decoded
-        message = p.decode_broadcast(self._parser, payload)
-        if message.uid == self._uid or message.nsp != namespace:
-            return
-        await self._deliver_broadcast(
-            namespace,
-            message.data,
-            message.target,
-            js_rendering=self._needs_js_rendering(payload),
-        )
+        try:
+            message = p.decode_broadcast(self._parser, payload)
+            if message.uid == self._uid or message.nsp != namespace:
+                return
+            await self._deliver_broadcast(
+                namespace,
+                message.data,
+                message.target,
+                js_rendering=self._needs_js_rendering(payload),
+            )
+        except ProtocolError as exc:
+            self._dropped_malformed(channel, payload, exc)
 
     async def _on_request_payload(self, namespace: str, channel: bytes, payload: bytes) -> None:
         await self._on_request(namespace, p.decode_request(self._parser, payload))

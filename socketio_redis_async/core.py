@@ -59,11 +59,14 @@ class CommonOptions(Protocol):
     def direct_writes(self) -> bool: ...
 
 
-def _as_args(data: Any) -> list[Any]:
-    """python-socketio's convention: a tuple is several arguments, None is none."""
+def _packet_data(event: str, data: Any) -> list[Any]:
+    """``[event, *args]`` by python-socketio's convention: a tuple is several arguments,
+    None is none."""
+    if data is None:
+        return [event]
     if isinstance(data, tuple):
-        return list(data)
-    return [] if data is None else [data]
+        return [event, *data]
+    return [event, data]
 
 
 def _as_rooms(value: Any, name: str) -> tuple[p.Room, ...]:
@@ -350,9 +353,10 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         if not isinstance(event, str):
             raise TypeError(f"event must be a string, got {type(event).__name__}")
         namespace = namespace or "/"
-        rooms = _as_rooms(to if to is not None else room, "to")
-        except_rooms = _as_rooms(skip_sid, "skip_sid")
-        packet_data = [event, *_as_args(data)]
+        to = to if to is not None else room
+        rooms = () if to is None else _as_rooms(to, "to")
+        except_rooms = () if skip_sid is None else _as_rooms(skip_sid, "skip_sid")
+        packet_data = _packet_data(event, data)
         if callback is not None:
             await self._emit_with_callback(
                 namespace, packet_data, rooms, except_rooms, callback, local or ignore_queue
@@ -364,13 +368,15 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         if compress is not None:
             flags["compress"] = bool(compress)
         target = p.Target(rooms, except_rooms, flags)
-        if not (local or ignore_queue or self._is_local_sid(namespace, rooms)):
+        if not (local or ignore_queue or (rooms and self._is_local_sid(namespace, rooms))):
             await self._publish_broadcast(namespace, packet_data, target)
-        if self.server is not None:
-            targets = select_targets(self.rooms.get(namespace), rooms, except_rooms)
-            await send_event(
-                self.server, namespace, packet_data, targets, self._queue_limit, self._direct
-            )
+        namespace_rooms = self.rooms.get(namespace)
+        if self.server is not None and namespace_rooms:
+            targets = select_targets(namespace_rooms, rooms, except_rooms)
+            if targets:
+                await send_event(
+                    self.server, namespace, packet_data, targets, self._queue_limit, self._direct
+                )
 
     async def _emit_with_callback(
         self,
@@ -477,6 +483,18 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
                 f"({self._options.max_message_size})"
             )
 
+    def _dropped_oversized(self, channel: bytes, payload: bytes) -> None:
+        self._counters.dropped_oversized += 1
+        self.logger.warning(
+            "Dropped a %d-byte message on %r: larger than max_message_size", len(payload), channel
+        )
+
+    def _dropped_malformed(self, channel: bytes, payload: bytes, exc: ProtocolError) -> None:
+        self._counters.dropped_malformed += 1
+        self.logger.warning(
+            "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
+        )
+
     async def _handle_incoming(
         self,
         channel: bytes,
@@ -486,20 +504,12 @@ class AdapterCore(ClusterAPI, socketio.AsyncManager, metaclass=ABCMeta):  # type
         """Run a transport's handler for one message: oversized and malformed messages are
         counted, logged and dropped, never raised into the reader."""
         if len(payload) > self._options.max_message_size:
-            self._counters.dropped_oversized += 1
-            self.logger.warning(
-                "Dropped a %d-byte message on %r: larger than max_message_size",
-                len(payload),
-                channel,
-            )
+            self._dropped_oversized(channel, payload)
             return
         try:
             await handle()
         except ProtocolError as exc:
-            self._counters.dropped_malformed += 1
-            self.logger.warning(
-                "Dropped a malformed message on %r (%d bytes): %s", channel, len(payload), exc
-            )
+            self._dropped_malformed(channel, payload, exc)
 
     async def _deliver_broadcast(
         self, namespace: str, data: list[Any], target: p.Target, *, js_rendering: bool

@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import math
 import re
+import threading
 from typing import Any, Protocol, runtime_checkable
 
 import msgpack
@@ -20,9 +21,16 @@ __all__ = ["JSON", "MSGPACK", "JsonParser", "MsgpackParser", "Parser", "to_js_va
 # Byte sequences that start a msgpack timestamp (ext -1, three sizes) or a float whose first
 # byte is 0x7f/0xff (NaN, the infinities, and finite numbers above ~1e307). A payload with
 # none of them holds nothing JavaScript would render differently from Python, so the walk
-# in ``to_js_value`` is skipped on the hot path. One regex scan beats several ``in`` tests.
+# in ``to_js_value`` is skipped on the hot path. Each of them holds a 0x7f or 0xff byte: two
+# byte searches (memchr) rule most payloads out ~50x faster than the regex scan.
 _JS_RENDERING = re.compile(b"\xd6\xff|\xd7\xff|\xc7\x0c\xff|[\xca\xcb][\x7f\xff]")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+# ``msgpack.packb`` builds a Packer, and its 256 KiB buffer, on every call: a kept Packer
+# encodes a broadcast about twice as fast. One per thread, as a Packer is not thread-safe
+# (it resets itself when ``pack`` raises); dropped after a large message, whose buffer it
+# would otherwise keep.
+_packers = threading.local()
+_KEEP_PACKER_UP_TO = 1 << 20
 
 
 @runtime_checkable
@@ -102,7 +110,14 @@ class MsgpackParser:
         """Python floats stay float64 (``1.0`` is not rewritten to ``1`` as notepack would):
         JavaScript reads the same number, and Python servers deliver ``1.0`` exactly as the
         sending server delivers it to its own clients."""
-        return msgpack.packb(value, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
+        try:
+            packer = _packers.packer
+        except AttributeError:
+            packer = _packers.packer = msgpack.Packer(use_bin_type=True, datetime=True)
+        encoded: bytes = packer.pack(value)
+        if len(encoded) > _KEEP_PACKER_UP_TO:
+            del _packers.packer
+        return encoded
 
     def decode(self, payload: bytes) -> Any:
         return msgpack.unpackb(
@@ -116,6 +131,8 @@ class MsgpackParser:
     @staticmethod
     def needs_js_rendering(payload: bytes) -> bool:
         """False when ``to_js_value`` would change nothing in this payload's decoded value."""
+        if 0xFF not in payload and 0x7F not in payload:
+            return False
         return _JS_RENDERING.search(payload) is not None
 
 

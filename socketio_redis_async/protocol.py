@@ -12,10 +12,11 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from .errors import ProtocolError
-from .parser import JSON, Parser
+from .parser import JSON, MSGPACK, MsgpackParser, Parser
 
 __all__ = [
     "EMITTER_UID",
@@ -150,14 +151,16 @@ def _describe(value: Any) -> str:
     return f"of type {type(value).__name__}"
 
 
-def _room_list(value: Any, what: str) -> tuple[Room, ...]:
+def _room_list(value: Any, what: str, field: str = "") -> tuple[Room, ...]:
+    """A list of room names; ``what + field`` names it in an error (joined only then: this
+    runs for every broadcast received)."""
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ProtocolError(f"{what} must be an array")
+        raise ProtocolError(f"{what}{field} must be an array")
     for room in value:
         if isinstance(room, bool) or not isinstance(room, (str, int, float)):
-            raise ProtocolError(f"{what} holds a {type(room).__name__}, not a room name")
+            raise ProtocolError(f"{what}{field} holds a {type(room).__name__}, not a room name")
     return tuple(value)
 
 
@@ -194,12 +197,19 @@ class Target:
     @classmethod
     def from_wire(cls, value: Any, what: str = "opts") -> Target:
         opts = _map(value, what)
-        flags = opts.get("flags")
-        return cls(
-            rooms=_room_list(opts.get("rooms"), f"{what}.rooms"),
-            except_rooms=_room_list(opts.get("except"), f"{what}.except"),
-            flags=_map(flags, f"{what}.flags") if flags is not None else {},
+        # Most broadcasts name no room and exclude none: no call for those.
+        rooms = opts.get("rooms")
+        rooms = () if rooms is None or rooms == [] else _room_list(rooms, what, ".rooms")
+        excluded = opts.get("except")
+        excluded = (
+            () if excluded is None or excluded == [] else _room_list(excluded, what, ".except")
         )
+        flags = opts.get("flags")
+        if flags is None:
+            flags = {}
+        elif not isinstance(flags, dict):
+            raise ProtocolError(f"{what}.flags must be a map")
+        return cls(rooms, excluded, flags)
 
 
 def _event_packet(value: Any, what: str) -> tuple[list[Any], str | None]:
@@ -214,7 +224,10 @@ def _event_packet(value: Any, what: str) -> tuple[list[Any], str | None]:
         raise ProtocolError(f"{what}.data[0] (the event name) must be a string")
     # A packet ``id`` (Node's connection-state-recovery socket.emit with ack) is not carried
     # over: the ack could only reach the sending server's own socket, never one of ours.
-    return data, _optional_str(packet.get("nsp"), f"{what}.nsp")
+    nsp = packet.get("nsp")
+    if nsp is not None and not isinstance(nsp, str):
+        raise ProtocolError(f"{what}.nsp must be a string")
+    return data, nsp
 
 
 # --- broadcasts (key#nsp#...) --------------------------------------------------------------
@@ -232,7 +245,28 @@ class Broadcast:
 
 def encode_broadcast(parser: Parser, uid: str, nsp: str, data: list[Any], target: Target) -> bytes:
     """Bytes identical to ``@socket.io/redis-adapter`` 8.3 for the same broadcast."""
+    if type(parser) is MsgpackParser:
+        head, nsp_entry = _msgpack_frame(uid, nsp)
+        if target.rooms or target.except_rooms or target.flags:
+            opts = parser.encode(target.to_wire())
+        else:
+            opts = _MSGPACK_NO_TARGET
+        return b"".join((head, parser.encode(data), nsp_entry, opts))
     return parser.encode([uid, {"type": EVENT, "data": data, "nsp": nsp}, target.to_wire()])
+
+
+# msgpack concatenates: the message is its fixed parts, packed once, around the packed data.
+# Packing only ``data`` per emit is about 3x cheaper than packing the whole message.
+_MSGPACK_NO_TARGET = MSGPACK.encode(Target().to_wire())
+
+
+@lru_cache(maxsize=256)  # a server has one uid and a few namespaces (dynamic ones: many)
+def _msgpack_frame(uid: str, nsp: str) -> tuple[bytes, bytes]:
+    """What precedes ``data`` in a broadcast (``[uid, {type: 2, data:``) and what follows
+    it before the opts (``nsp: <nsp>}``), as ``encode_broadcast``'s generic form packs them."""
+    pack = MSGPACK.encode
+    head = b"\x93" + pack(uid) + b"\x83" + pack("type") + pack(EVENT) + pack("data")
+    return head, pack("nsp") + pack(nsp)
 
 
 def encode_emitter_broadcast(parser: Parser, nsp: str, data: list[Any], target: Target) -> bytes:
@@ -255,7 +289,7 @@ def decode_broadcast(parser: Parser, payload: bytes) -> Broadcast:
         raise ProtocolError("a broadcast must be an array [uid, packet, opts]")
     uid, packet, opts = message
     data, nsp = _event_packet(packet, "packet")
-    return Broadcast(uid=_str(uid, "uid"), nsp=nsp or "/", data=data, target=Target.from_wire(opts))
+    return Broadcast(_str(uid, "uid"), nsp or "/", data, Target.from_wire(opts))
 
 
 # --- requests (key-request#nsp#) -----------------------------------------------------------

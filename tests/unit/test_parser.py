@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -227,6 +228,41 @@ def test_needs_js_rendering_markers() -> None:
     assert MSGPACK.needs_js_rendering(MSGPACK.encode(["ev", math.inf])) is True
     assert MSGPACK.needs_js_rendering(MSGPACK.encode(["ev", 1, "a", 1.5, b"\x00"])) is False
     assert JSON.needs_js_rendering(b'{"a":1}') is False
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (127, False),  # the byte 0x7f alone: the prefilter passes, the regex does not match
+        (b"\xff\x7f\xff", False),
+        ("\x7f", False),
+        (-1e308, True),  # cb ff ...: the first byte of the float is 0xff
+        ([b"\x00" * 300, 1e308], True),
+        (dt.datetime(2500, 1, 1, tzinfo=UTC), True),  # timestamp 64: d7 ff
+        (dt.datetime(1960, 1, 1, tzinfo=UTC), True),  # timestamp 96: c7 0c ff
+    ],
+)
+def test_needs_js_rendering_agrees_with_the_full_scan(value: Any, expected: bool) -> None:
+    payload = MSGPACK.encode(["ev", value])
+    assert MSGPACK.needs_js_rendering(payload) is expected
+
+
+def test_encode_after_a_failed_encode_and_a_large_message() -> None:
+    # The encoder keeps a Packer per thread: a refused value must not leave bytes behind,
+    # and a large message must not change what comes after it.
+    with pytest.raises(TypeError):
+        MSGPACK.encode(["ev", object()])
+    assert MSGPACK.encode(["ev", 1]).hex() == "92a2657601"
+    big = MSGPACK.encode(["ev", "x" * (2 << 20)])
+    assert MSGPACK.decode(big) == ["ev", "x" * (2 << 20)]
+    assert MSGPACK.encode(["ev", 1]).hex() == "92a2657601"
+
+
+def test_encode_from_many_threads() -> None:
+    values = [["ev", i, "x" * (i % 300), {"k": [i] * (i % 7)}] for i in range(2000)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        encoded = list(pool.map(MSGPACK.encode, values))
+    assert [MSGPACK.decode(b) for b in encoded] == values
 
 
 # --- JavaScript rendering ------------------------------------------------------------------

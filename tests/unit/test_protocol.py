@@ -595,6 +595,12 @@ MALFORMED_BROADCASTS: dict[str, bytes] = {
     "except-holds-map": pack(["XDgon-", PACKET, {**OPTS, "except": [{}]}]),
     "except-int": pack(["XDgon-", PACKET, {**OPTS, "except": 3}]),
     "flags-array": pack(["XDgon-", PACKET, {**OPTS, "flags": []}]),
+    # falsy, but not an empty array: never read as "no rooms" (= everyone)
+    "rooms-zero": pack(["XDgon-", PACKET, {**OPTS, "rooms": 0}]),
+    "rooms-empty-map": pack(["XDgon-", PACKET, {**OPTS, "rooms": {}}]),
+    "except-empty-str": pack(["XDgon-", PACKET, {**OPTS, "except": ""}]),
+    "except-false": pack(["XDgon-", PACKET, {**OPTS, "except": False}]),
+    "flags-zero": pack(["XDgon-", PACKET, {**OPTS, "flags": 0}]),
     # [uid, {type: 2, data: [<str ff fe>], nsp: "/"}, {}] and [<str c3 28>, {...}, {}]
     "non-utf8-event": bytes.fromhex(
         "93a65844676f6e2d83a47479706502a46461746191a2fffea36e7370a12f80"
@@ -606,6 +612,20 @@ MALFORMED_BROADCASTS: dict[str, bytes] = {
 @pytest.mark.parametrize("name", sorted(MALFORMED_BROADCASTS))
 def test_malformed_broadcast_raises_protocol_error(name: str) -> None:
     with pytest.raises(ProtocolError):
+        decode_broadcast(MSGPACK, MALFORMED_BROADCASTS[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("rooms-str", "opts.rooms must be an array"),
+        ("except-holds-map", "opts.except holds a dict, not a room name"),
+        ("flags-array", "opts.flags must be a map"),
+        ("nsp-not-str", "packet.nsp must be a string"),
+    ],
+)
+def test_malformed_broadcast_errors_name_the_field(name: str, message: str) -> None:
+    with pytest.raises(ProtocolError, match=f"^{message}$"):
         decode_broadcast(MSGPACK, MALFORMED_BROADCASTS[name])
 
 
@@ -977,3 +997,30 @@ def test_broadcast_round_trip(
     decoded = decode_broadcast(MSGPACK, encode_broadcast(MSGPACK, uid, nsp, data, target))
     assert decoded == Broadcast(uid, nsp, data, target)
     assert [type(r) for r in decoded.target.rooms] == [type(r) for r in rooms]
+
+
+@PROPERTY
+@given(
+    uid=st.text(max_size=40),
+    nsp=st.text(max_size=40),
+    event=st.text(max_size=10),
+    args=st.lists(JSONISH, max_size=5),
+    rooms=ROOMS,
+    except_rooms=ROOMS,
+    flags=FLAGS,
+)
+def test_broadcast_encoding_in_parts_is_the_whole_message_packed(
+    uid: str,
+    nsp: str,
+    event: str,
+    args: list[Any],
+    rooms: list[Any],
+    except_rooms: list[Any],
+    flags: dict[str, Any],
+) -> None:
+    # encode_broadcast packs only the data per call around fixed parts packed once: the
+    # bytes must be those of packing [uid, packet, opts] whole, for any uid and namespace.
+    target = Target(tuple(rooms), tuple(except_rooms), flags)
+    data = [event, *args]
+    whole = MSGPACK.encode([uid, {"type": 2, "data": data, "nsp": nsp}, target.to_wire()])
+    assert encode_broadcast(MSGPACK, uid, nsp, data, target) == whole
