@@ -229,7 +229,10 @@ class DirectWriter:
         sinks = self._sinks
         if not sinks:
             return targets
-        frame = b"".join(websocket_frame(pkt.encode()) for pkt in packets)
+        if len(packets) == 1:  # a text event: the common case, without a generator
+            frame = websocket_frame(packets[0].encode())
+        else:
+            frame = b"".join(websocket_frame(pkt.encode()) for pkt in packets)
         size = len(frame)
         pending = self._pending
         rest: list[tuple[str, str]] = []
