@@ -54,7 +54,7 @@ try:
     import hiredis
     from redis._parsers import _AsyncHiredisParser
     from redis._parsers.hiredis import NOT_ENOUGH_DATA
-except ImportError:  # pragma: no cover
+except ImportError:  # a redis-py that moved its parser: the fast path stays off
     _HIREDIS_READER: Any = None
     _PUSH_TYPE: Any = None
 else:
