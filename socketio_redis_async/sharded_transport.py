@@ -192,6 +192,7 @@ class _NodeSubscription:
                 return
             self.last_activity = time.monotonic()
             await self._dispatch(reply)
+            del reply  # not kept (payload and all) while the next read waits
 
     async def _dispatch(self, reply: Any) -> None:
         if not isinstance(reply, list) or not reply:

@@ -206,19 +206,23 @@ class StreamReader:
             failures = 0
             self._connected = True
             self._outage.restored(self._counters)
-            entries = self._entries(reply)
-            for entry_id, fields in entries:
-                self._last_id = entry_id
-                self._seen += 1
-                self._counters.received += 1
-                try:
-                    await self._on_entry(entry_id, fields)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    self._logger.exception("Error handling stream entry %r; dropped", entry_id)
             # a full batch means we are behind: look for trimmed entries before reading on
-            check = len(entries) >= self._read_count
+            check = await self._handle(self._entries(reply)) >= self._read_count
+            del reply  # not kept (payloads and all) while XREAD blocks
+
+    async def _handle(self, entries: list[tuple[bytes, list[Any]]]) -> int:
+        """Hand each entry on, in order; one that fails is logged and dropped."""
+        for entry_id, fields in entries:
+            self._last_id = entry_id
+            self._seen += 1
+            self._counters.received += 1
+            try:
+                await self._on_entry(entry_id, fields)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._logger.exception("Error handling stream entry %r; dropped", entry_id)
+        return len(entries)
 
     def _entries(self, reply: Any) -> list[tuple[bytes, list[Any]]]:
         if not reply:

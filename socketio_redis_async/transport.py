@@ -265,6 +265,7 @@ class Subscriber:
             failures = 0
             self._last_activity = time.monotonic()
             await self._dispatch(responses)
+            del responses  # not kept (payloads and all) while the next read waits
 
     async def _read(self) -> list[Any]:
         """The raw replies the PubSub connection has ready, at least one (waiting for it),
@@ -560,6 +561,7 @@ class Publisher:
             while self._queue:
                 batch, self._queue = self._queue, []
                 await self._send(batch)
+                del batch  # not kept (payloads and all) while the writer waits
             self._idle.set()
 
     async def _send(self, batch: list[Queued]) -> None:

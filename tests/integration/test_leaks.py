@@ -80,7 +80,7 @@ async def test_real_clients_connect_and_disconnect(fresh_redis, pair):
     mgrs = (a.mgr, b.mgr)
     # Warm-up long enough to fill the HTTP stack's bounded caches (yarl keeps ~250 URLs).
     await client_cycles(a, b, 300)
-    baseline = await quiet_baseline(fresh_redis)
+    baseline = await quiet_baseline(fresh_redis, mgrs)
 
     cycles = 300
     began = time.monotonic()
@@ -113,7 +113,7 @@ async def test_dynamic_namespaces_come_and_go(fresh_redis, pair):
 
     await visit([f"/warm-up-{i}" for i in range(20)])
     await eventually(lambda: a.mgr.namespaces == b.mgr.namespaces == {"/"})
-    baseline = await quiet_baseline(fresh_redis)
+    baseline = await quiet_baseline(fresh_redis, mgrs)
     assert baseline.patterns == 1  # "socket.io#/#*", held by both servers
 
     names = [f"/dyn-{i}" for i in range(200)]
@@ -199,7 +199,7 @@ async def test_manager_api_10000_sockets_and_1000_rooms(fresh_redis, managers):
     mgrs = managers
     await socket_cycles(mgrs, 1000, offset=0)
     await room_churn(mgrs, 1000, "warm-up")
-    baseline = await quiet_baseline(fresh_redis)
+    baseline = await quiet_baseline(fresh_redis, mgrs)
 
     cycles = 10_000
     began = time.monotonic()

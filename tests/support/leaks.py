@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import os
 import time
@@ -83,6 +84,14 @@ def pubsub_state(redis: RedisServer | RedisCluster, prefix: str = "") -> PubSubS
         return found, int(probe.pubsub_numpat())
 
 
+def _loop_leftover(obj: Any) -> bool:
+    """A timeout's timer that was cancelled (one per publish batch, request, read...) stays
+    in the event loop's heap until it would have fired, with the context ``call_later``
+    copied for it: asyncio's bookkeeping, bounded by the timeouts, not something kept."""
+    kind = type(obj)
+    return kind is contextvars.Context or (kind is asyncio.TimerHandle and obj.cancelled())
+
+
 def adapter_object_count(objects: Iterable[Any]) -> Counter[str]:
     """How many of ``objects`` are the package's instances or methods bound to them, by kind."""
     return Counter(filter(None, map(_adapter_kind, objects)))
@@ -105,7 +114,7 @@ class Snapshot:
         return cls(
             tasks=len(asyncio.all_tasks()),
             rss=rss_bytes(),
-            objects=len(objects),
+            objects=sum(1 for obj in objects if not _loop_leftover(obj)),
             adapter_objects=adapter_object_count(objects),
             channels=channels,
             patterns=patterns,
@@ -126,9 +135,24 @@ class Snapshot:
         return line
 
 
-async def quiet_baseline(redis: RedisServer | RedisCluster) -> Snapshot:
-    """A snapshot once short-lived tasks are gone: the task count has not changed for half
-    a second (longer than the servers' ping interval)."""
+async def _all_handled(mgrs: Iterable[Any]) -> None:
+    """Return once every server has handled what was published to it so far.
+
+    A request every other server answers is a barrier: each answers only once it has
+    handled what it received before (in order, on one subscriber connection), so nothing
+    published is still being read or dispatched. It also starts what a first publish
+    starts lazily, so the baseline and the snapshot after a phase compare alike."""
+    for mgr in mgrs:
+        await mgr.flush()
+    for mgr in mgrs:
+        await mgr.all_rooms()
+
+
+async def quiet_baseline(redis: RedisServer | RedisCluster, mgrs: Iterable[Any]) -> Snapshot:
+    """A snapshot once ``mgrs`` have handled what was sent and short-lived tasks are gone:
+    the task count has not changed for half a second (longer than the servers' ping
+    interval)."""
+    await _all_handled(mgrs)
     deadline = time.monotonic() + 10
     count, since = len(asyncio.all_tasks()), time.monotonic()
     while time.monotonic() - since < 0.5 and time.monotonic() < deadline:
@@ -144,8 +168,7 @@ async def settled(
     """Wait until tasks and subscriptions are back to the baseline (work in flight may take
     a moment to finish), then take the snapshot to compare."""
     mgrs = list(mgrs)
-    for mgr in mgrs:
-        await mgr.flush()
+    await _all_handled(mgrs)
 
     def back() -> bool:
         return (
