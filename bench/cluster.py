@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clock import now_ms
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 NODE_MODULES = ROOT / "tests" / "interop" / "node" / "node_modules"
@@ -347,16 +349,16 @@ class Harness:
         raise TimeoutError("redis-server did not start")
 
     def clock_offset_ms(self, peer: LinePeer | None = None, samples: int = 25) -> dict[str, float]:
-        """A load generator's clock (performance.timeOrigin + now()) minus Python's
-        time.time(), from the exchange with the shortest round trip: latencies of
-        Python-sent messages are off by this much."""
+        """A load generator's clock minus Python's, from the exchange with the shortest
+        round trip: a check that both read bench/clock.py's clock (about 0, within the
+        round trip); latencies of Python-sent messages would be off by this much."""
         peer = peer or self.loadgen
         assert peer is not None
         best: tuple[float, float] | None = None
         for _ in range(samples):
-            before = time.time() * 1000
+            before = now_ms()
             node_now = peer.call("clock", timeout=10)["now"]
-            after = time.time() * 1000
+            after = now_ms()
             rtt = after - before
             if best is None or rtt < best[0]:
                 best = (rtt, node_now - (before + after) / 2)

@@ -18,9 +18,9 @@ The last two are sent by the load generator's control client, in namespace ``/be
 that no broadcast reaches it; every broadcast goes to namespace ``/``.
 
 The emit loop is deliberately plain: ``await sio.emit("m", {"seq", "t", "pad"}, to=room)``
-back to back, or paced at ``rate`` broadcasts per second. ``t`` is the wall-clock send time
-in milliseconds (``time.time() * 1000``), which the load generator subtracts from its own
-wall clock on receipt.
+back to back, or paced at ``rate`` broadcasts per second. ``t`` is the send time in
+milliseconds on the clock of bench/clock.py, which the load generator subtracts from the
+same clock on receipt.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import uvicorn
 
 # Run from a checkout without installing: the package is one directory up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from clock import now_ms
 
 CONTROL_NAMESPACE = "/bench"
 
@@ -55,7 +55,7 @@ def build_manager(impl: str, redis_url: str, key: str) -> Any:
 
 def pad_for(payload_size: int) -> str:
     """Padding so that the JSON of ``{"seq", "t", "pad"}`` is about ``payload_size`` bytes."""
-    overhead = len('{"seq":12345,"t":1764250000000.123,"pad":""}')
+    overhead = len('{"seq":12345,"t":12345678.123,"pad":""}')
     return "x" * max(0, payload_size - overhead)
 
 
@@ -90,7 +90,7 @@ def build_app(
         rooms = list(params.get("rooms") or [])
         pad = pad_for(int(params.get("payload_size", 100)))
         n_rooms = len(rooms)
-        first_send = time.time() * 1000
+        first_send = now_ms()
         start = time.perf_counter()
         for i in range(count):
             if rate:
@@ -99,10 +99,10 @@ def build_app(
                     await asyncio.sleep(delay)
             await sio.emit(
                 "m",
-                {"seq": i, "t": time.time() * 1000, "pad": pad},
+                {"seq": i, "t": now_ms(), "pad": pad},
                 to=rooms[i % n_rooms] if n_rooms else None,
             )
-        last_send = time.time() * 1000
+        last_send = now_ms()
         return {"first_send": first_send, "last_send": last_send, "count": count}
 
     async def on_startup() -> None:

@@ -28,12 +28,13 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+from clock import now_ms
 
 PIPELINE_BATCH = 100
 
 
 def pad_for(payload_size: int) -> str:
-    overhead = len('{"seq":12345,"t":1764250000000.123,"pad":""}')
+    overhead = len('{"seq":12345,"t":12345678.123,"pad":""}')
     return "x" * max(0, payload_size - overhead)
 
 
@@ -68,7 +69,7 @@ class Publisher:
         pad = pad_for(int(params.get("payload_size", 100)))
         channels = [self.base + str(r).encode() + b"#" for r in rooms] or [self.base]
         n_channels = len(channels)
-        first_send = time.time() * 1000
+        first_send = now_ms()
         start = time.perf_counter()
         i = 0
         while i < count:
@@ -77,7 +78,7 @@ class Publisher:
                 if delay > 0:
                     await asyncio.sleep(delay)
             if not pipelined:
-                payload = msgpack.packb({"seq": i, "t": time.time() * 1000, "pad": pad})
+                payload = msgpack.packb({"seq": i, "t": now_ms(), "pad": pad})
                 await self.client.publish(channels[i % n_channels], payload)
                 i += 1
                 continue
@@ -89,11 +90,11 @@ class Publisher:
                 end = min(count, i + PIPELINE_BATCH)
             pipe = self.client.pipeline(transaction=False)
             for j in range(i, end):
-                payload = msgpack.packb({"seq": j, "t": time.time() * 1000, "pad": pad})
+                payload = msgpack.packb({"seq": j, "t": now_ms(), "pad": pad})
                 pipe.publish(channels[j % n_channels], payload)
             await pipe.execute()
             i = end
-        return {"first_send": first_send, "last_send": time.time() * 1000, "count": count}
+        return {"first_send": first_send, "last_send": now_ms(), "count": count}
 
 
 class Subscriber:
@@ -121,7 +122,7 @@ class Subscriber:
             message = await get_message(timeout=None)
             if message is None or message["type"] != "pmessage":
                 continue
-            now = time.time() * 1000
+            now = now_ms()
             run = self.run
             if run is None:
                 continue
@@ -153,7 +154,7 @@ class Subscriber:
             "last_recv": None,
             "idle_timeout_ms": float(params.get("idle_timeout_ms", 5000)),
             "hard_timeout_ms": float(params.get("hard_timeout_ms", 60000)),
-            "armed_at": time.time() * 1000,
+            "armed_at": now_ms(),
         }
         if count == 0:
             self.done.set()
@@ -168,12 +169,12 @@ class Subscriber:
         while not self.done.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.done.wait(), 0.05)
-            now = time.time() * 1000
+            now = now_ms()
             last = run["last_recv"] or run["armed_at"]
             if time.monotonic() > deadline or now - last > run["idle_timeout_ms"]:
                 timed_out = not self.done.is_set()
                 break
-        completed_at = time.time() * 1000
+        completed_at = now_ms()
         self.run = None
         return {
             "clients": 1,

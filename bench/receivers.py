@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import socketio
+from clock import now_ms
 
 DELIVERY_TIMEOUT = 300.0
 IDLE_TIMEOUT = 10.0  # clients give up once nothing came for this long (lost messages)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def now_ms() -> float:
-    """Wall-clock milliseconds: the clock both Python and Node stamp broadcasts with."""
-    return time.time() * 1000
 
 
 def proc_cpu_s(pid: int) -> float:

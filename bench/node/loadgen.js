@@ -29,7 +29,8 @@ const readline = require("node:readline");
 const { io } = require("socket.io-client");
 
 const log = (...args) => console.error("[loadgen]", ...args);
-const nowMs = () => performance.timeOrigin + performance.now();
+// CLOCK_MONOTONIC ms, the clock Python reads as time.monotonic(): see bench/clock.py.
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const groups = new Map(); // name -> [client]

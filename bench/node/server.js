@@ -33,11 +33,12 @@ function parseArgs(argv) {
 }
 
 function padFor(payloadSize) {
-  const overhead = '{"seq":12345,"t":1764250000000.123,"pad":""}'.length;
+  const overhead = '{"seq":12345,"t":12345678.123,"pad":""}'.length;
   return "x".repeat(Math.max(0, payloadSize - overhead));
 }
 
-const nowMs = () => performance.timeOrigin + performance.now();
+// CLOCK_MONOTONIC ms, the clock Python reads as time.monotonic(): see bench/clock.py.
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {

@@ -553,7 +553,8 @@ const ops = {
 
   // Benchmark sender: `count` broadcasts round-robin over `rooms`, emitted inside Node (one
   // pipe round trip in all), yielding to I/O every 100 emits; times are performance.now() ms.
-  // With `stamp`, each emit's second argument is its send time, wall-clock ms (for latency).
+  // With `stamp`, each emit's second argument is its send time, CLOCK_MONOTONIC ms (for
+  // latency, against Python's time.monotonic(): bench/clock.py).
   emitMany: async (params) => {
     const server = getServer(params);
     const namespace = await namespaceOf(server, params.nsp);
@@ -564,7 +565,7 @@ const ops = {
     const first = performance.now();
     for (let i = 0; i < count; i++) {
       const args = [i];
-      if (params.stamp) args.push(performance.timeOrigin + performance.now());
+      if (params.stamp) args.push(Number(process.hrtime.bigint()) / 1e6);
       if (padding !== null) args.push(padding);
       namespace.to(rooms[i % rooms.length]).emit(event, ...args);
       if (i % 100 === 99) await new Promise(setImmediate);
