@@ -14,6 +14,7 @@ Benchmarks (payload: the cluster benchmark's ``{"seq", "t", "pad"}``, about 100 
                                    pipelined batch and its replies, then reading and dropping
                                    the 100 echoes the pattern subscription sends back
   publish x100                     ``transport.Publisher`` alone: 100 ``publish`` + ``flush``
+  publish waited x100              the same, each publish awaited: 100 one-message batches
   receive echo x100                100 of the server's own broadcasts read by its subscriber
                                    and dropped undecoded (what an emitting server reads back)
   receive N=1 x100                 100 broadcasts of another server read, decoded and
@@ -287,7 +288,9 @@ def bench_emit(loops: int, redis_url: str) -> float:
     return loop().run_until_complete(run())
 
 
-def bench_publish(loops: int, redis_url: str) -> float:
+def bench_publish(loops: int, redis_url: str, waited: bool) -> float:
+    """100 publishes and a flush: one batch; ``waited``: each awaited, 100 one-message
+    batches (a paced emitter's case, where the per-batch cost counts)."""
     key = ("publisher", 0)
     if key not in _cache:
         client = aioredis.Redis.from_url(redis_url)
@@ -305,7 +308,7 @@ def bench_publish(loops: int, redis_url: str) -> float:
         for _ in range(loops):
             t0 = clock()
             for _ in range(BATCH):
-                await publisher.publish(channel, message)
+                await publisher.publish(channel, message, wait=waited)
             await publisher.flush()
             total += clock() - t0
         return total
@@ -410,7 +413,8 @@ def main() -> None:
         ("decode broadcast", bench_decode, ()),
         ("js rendering scan", bench_js_scan, ()),
         ("emit x100", bench_emit, (url,)),
-        ("publish x100", bench_publish, (url,)),
+        ("publish x100", bench_publish, (url, False)),
+        ("publish waited x100", bench_publish, (url, True)),
         ("receive echo x100", bench_receive, (0, url)),
         ("receive N=1 x100", bench_receive, (1, url)),
         *((f"dispatch N={n}", bench_dispatch, (n, url, False)) for n in SIZES),

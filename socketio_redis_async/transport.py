@@ -30,6 +30,7 @@ import asyncio
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -506,8 +507,11 @@ class Publisher:
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
         self._in_flight_since: float | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._overdue = False  # the writer was cancelled by _check_deadline
         self._failing = False
         self._connection: Any = None  # a pool connection kept for the publisher alone
+        self._socket_timeout: float | None = None  # the pool's, given back with the connection
 
     async def publish(self, channel: bytes, payload: bytes, *, wait: bool = False) -> None:
         """Queue a message. ``wait=True`` returns once Redis took it and raises
@@ -564,12 +568,51 @@ class Publisher:
                 del batch  # not kept (payloads and all) while the writer waits
             self._idle.set()
 
+    def _check_deadline(self) -> None:
+        """Cancel the batch in flight once it has waited ``PUBLISH_TIMEOUT`` for Redis.
+
+        One timer per publisher, re-armed for the batch in flight, instead of a timeout
+        scope per batch: an anyio scope costs ~15 µs, more than the rest of sending a
+        one-message batch (what a paced emitter sends), and leaves a cancelled timer."""
+        self._deadline = None
+        started, writer = self._in_flight_since, self._writer
+        if started is None or writer is None:
+            return  # idle: the next batch arms it again
+        left = started + PUBLISH_TIMEOUT - time.monotonic()
+        if left > 0:
+            self._deadline = asyncio.get_running_loop().call_later(left, self._check_deadline)
+        else:
+            # The writer is suspended inside _write_batch (the only awaits while a batch
+            # is in flight), so that is where the cancellation lands.
+            self._overdue = True
+            writer.cancel()
+
+    def _take_overdue(self) -> bool:
+        """Whether the cancellation being handled is :meth:`_check_deadline`'s (and not
+        :meth:`aclose`'s, which clears ``_writer`` first); if so it is withdrawn."""
+        overdue, self._overdue = self._overdue, False
+        if not overdue or self._writer is None:
+            return False
+        task = asyncio.current_task()
+        if sys.version_info >= (3, 11) and task is not None:
+            task.uncancel()
+            if task.cancelling():
+                return False  # also cancelled by someone else: let it end
+        return True
+
     async def _send(self, batch: list[Queued]) -> None:
         self._in_flight_since = time.monotonic()
+        if self._deadline is None:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(PUBLISH_TIMEOUT, self._check_deadline)
         error: BaseException | None = None
         try:
-            with anyio.fail_after(PUBLISH_TIMEOUT):
+            try:
                 error, redirected = await self._write_batch(batch)
+            except asyncio.CancelledError:
+                if not self._take_overdue():
+                    raise
+                raise TimeoutError(f"Redis did not answer within {PUBLISH_TIMEOUT:.0f} s") from None
             if redirected and self._on_redirect is not None:
                 self._on_redirect(redirected, None)  # not lost: re-sent to the new owner
                 moved = {id(item) for item in redirected}
@@ -614,7 +657,14 @@ class Publisher:
         connection = self._connection
         if connection is None:
             pool = self._client.connection_pool
-            connection = self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            # The deadline above bounds every wait on this connection. redis-py's
+            # socket_timeout (5 s by default in 8.x) would wrap each batch's write in
+            # asyncio.wait_for: a task and a timer per batch (~20 µs) and, on Python < 3.12,
+            # a cancellation it can swallow (REDIS-PY-NOTES 2.5). Restored on release.
+            self._socket_timeout = connection.socket_timeout
+            connection.socket_timeout = None
+            self._connection = connection
         elif not connection.is_connected:
             await connection.connect()
         fmt = self._format
@@ -643,6 +693,9 @@ class Publisher:
             await asyncio.wait([flushing], timeout=PUBLISH_TIMEOUT)
             flushing.cancel()
         writer, self._writer = self._writer, None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if writer is not None:
             writer.cancel()
             await asyncio.wait([writer], timeout=PUBLISH_TIMEOUT)
@@ -652,4 +705,5 @@ class Publisher:
         self._queue.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
+            connection.socket_timeout = self._socket_timeout
             await self._client.connection_pool.release(connection)

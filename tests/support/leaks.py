@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import gc
 import os
 import time
@@ -84,14 +83,6 @@ def pubsub_state(redis: RedisServer | RedisCluster, prefix: str = "") -> PubSubS
         return found, int(probe.pubsub_numpat())
 
 
-def _loop_leftover(obj: Any) -> bool:
-    """A timeout's timer that was cancelled (one per publish batch, request, read...) stays
-    in the event loop's heap until it would have fired, with the context ``call_later``
-    copied for it: asyncio's bookkeeping, bounded by the timeouts, not something kept."""
-    kind = type(obj)
-    return kind is contextvars.Context or (kind is asyncio.TimerHandle and obj.cancelled())
-
-
 def adapter_object_count(objects: Iterable[Any]) -> Counter[str]:
     """How many of ``objects`` are the package's instances or methods bound to them, by kind."""
     return Counter(filter(None, map(_adapter_kind, objects)))
@@ -114,7 +105,7 @@ class Snapshot:
         return cls(
             tasks=len(asyncio.all_tasks()),
             rss=rss_bytes(),
-            objects=sum(1 for obj in objects if not _loop_leftover(obj)),
+            objects=len(objects),
             adapter_objects=adapter_object_count(objects),
             channels=channels,
             patterns=patterns,
