@@ -1,7 +1,7 @@
 """Scale curves: how throughput, latency, CPU and memory grow with servers, clients, rooms and
 payload, for every implementation in one run.
 
-    .venv/bin/python bench/scale.py                  # the full run (about 12 minutes)
+    .venv/bin/python bench/scale.py                  # the full run (7 to 13 minutes)
     .venv/bin/python bench/scale.py --quick          # tiny counts: a smoke test (seconds)
     .venv/bin/python bench/scale.py --plot-only bench/results/scale-latest.json
 
