@@ -531,6 +531,15 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def plot_implementations(ax: Any, impls: list[str], rows: list[dict[str, Any]], key: str) -> None:
+    """One line per implementation: ``key`` against the curve's x, where measured."""
+    for impl in impls:
+        pts = sorted((r["x"], r[key]) for r in rows if r["impl"] == impl and r.get(key) is not None)
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=IMPL_LABELS[impl],
+                    color=IMPL_COLORS[impl])  # fmt: skip
+
+
 def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """One PNG per curve (deliveries/s, p99, server CPU per delivery) and one of memory."""
     import matplotlib
@@ -556,13 +565,7 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
             panels.insert(1, ("broadcasts_per_s", "broadcasts/s (burst)", True))
         fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.8))
         for ax, (key, label, log_y) in zip(axes, panels, strict=True):
-            for impl in report["impls"]:
-                pts = sorted(
-                    (r["x"], r[key]) for r in mine if r["impl"] == impl and r.get(key) is not None
-                )
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), marker="o", label=IMPL_LABELS[impl],
-                            color=IMPL_COLORS[impl])  # fmt: skip
+            plot_implementations(ax, report["impls"], mine, key)
             ax.set_xlabel(info.x_label)
             ax.set_title(label, fontsize=10)
             if info.log_x:
@@ -596,13 +599,7 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
         axes = axes if len(present) > 1 else [axes]
         for ax, (curve, key, label) in zip(axes, present, strict=True):
             mine = [r for r in rows if r["curve"] == curve]
-            for impl in report["impls"]:
-                pts = sorted(
-                    (r["x"], r[key]) for r in mine if r["impl"] == impl and r.get(key) is not None
-                )
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), marker="o", label=IMPL_LABELS[impl],
-                            color=IMPL_COLORS[impl])  # fmt: skip
+            plot_implementations(ax, report["impls"], mine, key)
             xs = sorted({r["x"] for r in mine})
             ax.set_xscale("log")
             ax.set_xticks(xs)

@@ -125,16 +125,8 @@ async def test_polling_clients_take_the_plain_path_and_upgrades_keep_order(
 
 async def test_direct_writes_false_keeps_python_engineio_s_path(redis_url: str) -> None:
     server = await start_server(redis_url, direct_writes=False)
-    client = await _client(server)
-    try:
-        for seq in range(50):
-            await server.sio.emit("m", seq)
-        await eventually(lambda: _seqs(client) == list(range(50)))
-        assert server.mgr.stats()["direct_writes"] == 0
-        assert server.mgr._direct is None
-    finally:
-        await client.close()
-        await server.stop()
+    await _fifty_broadcasts_on_the_plain_path(server)
+    assert server.mgr._direct is None
 
 
 async def test_an_unverified_python_engineio_keeps_the_plain_path(
@@ -143,13 +135,18 @@ async def test_an_unverified_python_engineio_keeps_the_plain_path(
     monkeypatch.setattr(direct_writes, "engineio_version", lambda: (4, 99, 0))
     caplog.set_level(logging.INFO, logger="socketio_redis_async")
     server = await start_server(redis_url)
+    await _fifty_broadcasts_on_the_plain_path(server)
+    assert "python-engineio 4.99.0 is not supported" in caplog.text
+
+
+async def _fifty_broadcasts_on_the_plain_path(server: SioServer) -> None:
+    """A client gets 50 broadcasts in order, none written directly; the server is stopped."""
     client = await _client(server)
     try:
         for seq in range(50):
             await server.sio.emit("m", seq)
         await eventually(lambda: _seqs(client) == list(range(50)))
         assert server.mgr.stats()["direct_writes"] == 0
-        assert "python-engineio 4.99.0 is not supported" in caplog.text
     finally:
         await client.close()
         await server.stop()
